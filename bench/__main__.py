@@ -1,0 +1,39 @@
+"""`python -m bench [NAME]`: run every bench/bench_<name>.py (or one). Each module has `main() -> None`
+which measures, then calls bench.common.emit(name, figures)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+import time
+from pathlib import Path
+
+
+def available() -> list[str]:
+    here = Path(__file__).parent
+    return sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
+
+
+def main(argv: list[str]) -> int:
+    names = available()
+    wanted = argv[:1] or names
+    unknown = [n for n in wanted if n not in names]
+    if unknown:
+        print(f"unknown benchmark(s) {unknown}; available: {', '.join(names)}", file=sys.stderr)
+        return 2
+    failed = 0
+    for name in wanted:
+        print(f"== {name}", flush=True)
+        t0 = time.perf_counter()
+        try:
+            importlib.import_module(f"bench.bench_{name}").main()
+        except Exception as exc:  # one broken benchmark must not hide the others' figures
+            failed += 1
+            print(f"{name}: FAILED {type(exc).__name__}: {exc}", flush=True)
+        print(f"-- {name} took {time.perf_counter() - t0:.1f} s", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,580 @@
+"""CoreClient: the one way colo-ops sends control commands to the core.
+
+Why it looks like this:
+
+- **Deadlines everywhere.** A CURVE client whose key the core does not know gets no error from ZeroMQ (its
+  messages just stay queued), and a core that is down looks the same. So every attempt has a deadline.
+- **Lazy Pirate.** On a timeout the DEALER is closed (linger 0, so nothing stale is sent later) and a new
+  one is opened; the *same frame* (same idempotency key, same expiry) is sent again. The core applies an id
+  at most once and replays the original reply to a repeat, so a retried command is applied once.
+- **Explicit outcomes.** An ack returns the decoded `Reply`; a refusal raises `CommandError` (or
+  `RoleDeniedError`); no ack after the last attempt raises `NoAckError` (`AuthRefusedError` when the socket
+  monitor saw the core refuse our key during the handshake, which no retry can fix).
+- **Audited at the source.** Every mutating command attempt, and every failed read, is appended to the
+  audit log here, so corectl and the flows are audited the same way (`core_bridge.audit`).
+- **Cheap to import.** Only zmq, orjson, the stdlib and light core_bridge modules: `corectl kill` is a
+  cold process at 3 a.m. Key files are read here rather than through `core_bridge.auth`, which pulls in
+  `zmq.auth.thread` (and asyncio) for the server side.
+- **Follows the active node** of a Binary Star pair: with [primary, standby] endpoints, an attempt that
+  times out, or a HA_NOT_ACTIVE / HA_FENCED answer from a passive node, moves the client to the other node
+  and the *same frame* is sent there (same idempotency key: the pair replicates the applied ids, so it is
+  applied once). A passive answer costs no retry; the budget (timeout_ms x attempts) still bounds the call.
+  The chosen node sticks for later calls (`_endpoint`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import zmq
+
+from core_bridge.audit import AuditLog, AuditRecord, default_path
+from core_bridge.errors import (
+    AuthRefusedError,
+    CommandError,
+    ConfigError,
+    NoAckError,
+    ProtocolError,
+    RoleDeniedError,
+)
+from core_bridge.protocol import COMMAND_ROLE, MUTATING, PROTOCOL_VERSION, Command, KillLevel, KillScope, Reply, Role
+
+DEFAULT_TIMEOUT_MS = 1500
+DEFAULT_RETRIES = 2  # attempts = 1 + retries
+FOLLOW_CODES = frozenset({"HA_NOT_ACTIVE", "HA_FENCED"})  # a passive node: the active one is elsewhere
+PASSIVE_PAUSE_S = 0.02  # the only reachable node is passive: give it time to see its peer lost
+MAX_ID_LEN = 128  # protocol limit on `id`
+
+# Handshake events that mean "the core (or something pretending to be it) will not talk to this key".
+# EVENT_HANDSHAKE_FAILED_AUTH is what a ZAP refusal of our public key looks like from the client side
+# (ZMTP ERROR "400"); a wrong server key ends in a protocol failure instead.
+AUTH_FAILURE_EVENTS = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+_MONITOR_HEADER = struct.Struct("=HI")
+
+# 15c3-5 limit keys and how their values travel (protocol schema block): ints as JSON ints, decimals as text.
+LIMIT_KEYS: dict[str, type] = {
+    "max_order_qty": int,
+    "max_order_notional": str,
+    "price_collar_pct": str,
+    "duplicate_window_ms": int,
+    "max_orders_per_sec": int,
+    "credit_threshold": str,
+    "gross_exposure_cap": str,
+    "net_exposure_cap": str,
+}
+
+
+def read_curve_key(path: Path) -> tuple[bytes, bytes | None]:
+    """(public, secret) z85 keys from a ZeroMQ certificate file; same format as zmq.auth writes."""
+    public: bytes | None = None
+    secret: bytes | None = None
+    try:
+        with path.open("rb") as fh:
+            for raw in fh:
+                line = raw.strip()
+                if line.startswith(b"public-key"):
+                    public = line.split(b"=", 1)[1].strip(b" \t'\"")
+                elif line.startswith(b"secret-key"):
+                    secret = line.split(b"=", 1)[1].strip(b" \t'\"")
+    except FileNotFoundError:
+        raise ConfigError("key file not found", path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read key file: {exc}", path) from None
+    if public is None or len(public) != 40 or (secret is not None and len(secret) != 40):
+        raise ConfigError("not a CURVE certificate (public-key/secret-key of 40 z85 characters)", path)
+    return public, secret
+
+
+def derive_id(idempotency_key: str, cmd: str, args: Mapping[str, Any]) -> str:
+    """The wire id for a caller's idempotency key.
+
+    The id is the key plus a digest of the command and its arguments: re-running the same step with the
+    same data is applied once (the core replays its reply), while a corrected payload under the same key
+    is a different command and is applied. Deterministic, so a flow re-run for a date reuses the ids.
+    """
+    digest = hashlib.sha256(cmd.encode() + b"\0" + orjson.dumps(args, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+    head = idempotency_key[: MAX_ID_LEN - len(digest) - 1]
+    return f"{head}:{digest}"
+
+
+def fresh_id(identity: str) -> str:
+    return f"{identity}:{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    reply: Reply | None
+    attempts: int
+    endpoint: str
+
+
+class CoreClient:
+    """Control-socket client: one method per command of the protocol's schema block.
+
+    `endpoints` is the control endpoint (or a list: the first is used; HA will make `_endpoint` follow the
+    active node). `identity` names the CURVE keypair under `keys_dir/clients/` and so, at the core, the role.
+    `operator` is the human or flow on whose behalf commands are sent (recorded by the core and the audit log).
+    `timeout_ms` is the deadline of one attempt; `retries` how many times a timed-out request is re-sent.
+    `audit`: True writes `COLO_OPS_HOME/audit/control.jsonl`; an AuditLog writes there; False disables
+    auditing (only for measuring the bare path).
+
+    Not thread-safe: a ZeroMQ socket belongs to one thread at a time; use one client per thread.
+    """
+
+    def __init__(
+        self,
+        endpoints: str | Sequence[str],
+        keys_dir: Path | str,
+        *,
+        identity: str = "operator",
+        operator: str | None = None,
+        timeout_ms: int = DEFAULT_TIMEOUT_MS,
+        retries: int = DEFAULT_RETRIES,
+        audit: AuditLog | bool = True,
+        context: zmq.Context | None = None,
+    ) -> None:
+        self.endpoints = [endpoints] if isinstance(endpoints, str) else list(endpoints)
+        if not self.endpoints:
+            raise ConfigError("no control endpoint given")
+        if timeout_ms <= 0 or retries < 0:
+            raise ConfigError(f"timeout_ms must be > 0 and retries >= 0 (got {timeout_ms}, {retries})")
+        self.keys_dir = Path(keys_dir)
+        self.identity = identity
+        self.operator = operator or os.environ.get("USER") or "unknown"
+        self.timeout_ms = timeout_ms
+        self.retries = retries
+        self.audit: AuditLog | None = AuditLog(default_path()) if audit is True else (audit or None)
+        self.auth_failures = 0  # handshake refusals seen by the socket monitor since construction
+        self.sends = 0  # request frames sent, retries included (tests and metrics watch it)
+        self._active = 0  # index into endpoints; HA moves it
+        self._public, self._secret = read_curve_key(self.keys_dir / "clients" / f"{identity}.key_secret")
+        if self._secret is None:
+            raise ConfigError("client key file has no secret key", self.keys_dir / "clients" / f"{identity}.key_secret")
+        self._server_key, _ = read_curve_key(self.keys_dir / "core.key")
+        self._own_ctx = context is None
+        self._ctx = context or zmq.Context()
+        self._sock: zmq.Socket | None = None
+        self._mon: zmq.Socket | None = None
+        self._poller: zmq.Poller | None = None
+        self._sock_endpoint = ""
+        self._role: str | None = None
+        self._last_refused = False
+
+    @classmethod
+    def from_settings(
+        cls, *, identity: str = "operator", operator: str | None = None, settings: Any = None, **kw: Any
+    ) -> CoreClient:
+        """A client for the configured core: primary control endpoint first, then the standby."""
+        from core_bridge.settings import load_settings
+
+        s = settings or load_settings()
+        endpoints = [s.core_endpoint("control"), s.core_endpoint("control", node="standby")]
+        return cls(endpoints, s.keys_dir, identity=identity, operator=operator or s.operator,
+                   audit=AuditLog(default_path(s.home)) if kw.pop("audit", True) else False, **kw)
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+    def __enter__(self) -> CoreClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._close_socket()
+        if self.audit is not None:
+            self.audit.close()
+        if self._own_ctx:
+            self._ctx.term()
+
+    def _endpoint(self) -> str:
+        """The endpoint the next attempt goes to: the node that last answered as active (or first listed)."""
+        return self.endpoints[self._active]
+
+    def _follow(self, away_from: set[int]) -> bool:
+        """Move to the next endpoint not in `away_from`; False when there is none (stay put)."""
+        n = len(self.endpoints)
+        for step in range(1, n):
+            i = (self._active + step) % n
+            if i not in away_from:
+                self._active = i
+                return True
+        return False
+
+    def _open_socket(self, endpoint: str) -> zmq.Socket:
+        sock = self._ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)  # a closed socket must never deliver a stale request later
+        sock.setsockopt(zmq.RECONNECT_IVL, 50)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
+        sock.curve_publickey = self._public
+        sock.curve_secretkey = self._secret
+        sock.curve_serverkey = self._server_key
+        mon = sock.get_monitor_socket(AUTH_FAILURE_EVENTS)
+        sock.connect(endpoint)
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(mon, zmq.POLLIN)
+        self._sock, self._mon, self._poller, self._sock_endpoint = sock, mon, poller, endpoint
+        return sock
+
+    def _close_socket(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.disable_monitor()
+            except zmq.ZMQError:
+                pass
+            self._sock.close(linger=0)
+        if self._mon is not None:
+            self._mon.close(linger=0)
+        self._sock = self._mon = self._poller = None
+
+    def _drain_monitor(self) -> int:
+        """Count auth-failure events waiting on the monitor socket; returns how many were new."""
+        seen = 0
+        mon = self._mon
+        while mon is not None:
+            try:
+                frames = mon.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if frames and len(frames[0]) >= _MONITOR_HEADER.size:
+                event, _value = _MONITOR_HEADER.unpack_from(frames[0])
+                if event & AUTH_FAILURE_EVENTS:
+                    seen += 1
+        self.auth_failures += seen
+        return seen
+
+    # --- the generic call ------------------------------------------------------------------------------
+    def call(
+        self,
+        cmd: Command | str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        reason: str = "",
+        idempotency_key: str | None = None,
+    ) -> Reply:
+        """Send one command and return the core's ack; raises CommandError/RoleDeniedError/NoAckError."""
+        command = Command(cmd)
+        body = dict(args or {})
+        req_id = derive_id(idempotency_key, command.value, body) if idempotency_key else fresh_id(self.identity)
+        budget_ms = self.timeout_ms * (self.retries + 1)
+        frame = orjson.dumps(
+            {
+                "v": PROTOCOL_VERSION,
+                "cmd": command.value,
+                "id": req_id,
+                "operator": self.operator,
+                "reason": reason,
+                # The command expires when the client gives up: the core must not apply it after we have
+                # reported "no ack" to the operator.
+                "expires_ns": time.time_ns() + budget_ms * 1_000_000,
+                "args": body,
+            }
+        )
+        t0 = time.perf_counter()
+        outcome: _Outcome | None = None
+        try:
+            outcome = self._exchange(command, req_id, frame)
+        except (NoAckError, ProtocolError) as exc:
+            self._audit(command, body, reason, req_id, None, exc, t0)
+            raise
+        reply = outcome.reply
+        assert reply is not None
+        if reply.ok:
+            self._audit(command, body, reason, req_id, outcome, None, t0)
+            return reply
+        err_cls = RoleDeniedError if reply.code == "AUTH_ROLE_DENIED" else CommandError
+        err = err_cls(command.value, reply.code, reply.message, reply)
+        self._audit(command, body, reason, req_id, outcome, err, t0)
+        raise err
+
+    def _exchange(self, command: Command, req_id: str, frame: bytes) -> _Outcome:
+        attempts = 0
+        start = time.monotonic()
+        budget_end = start + self.timeout_ms * (self.retries + 1) / 1000
+        endpoint = self._endpoint()
+        silent: set[int] = set()  # endpoints that timed out during this call
+        passive: Reply | None = None
+        while attempts <= self.retries:
+            attempts += 1
+            endpoint = self._endpoint()
+            sock = self._sock if self._sock is not None and self._sock_endpoint == endpoint else None
+            if sock is None:
+                self._close_socket()
+                sock = self._open_socket(endpoint)
+            sock.send(frame)
+            self.sends += 1
+            reply = self._await_reply(req_id, endpoint, command)
+            if reply is not None:
+                if reply.code not in FOLLOW_CODES or len(self.endpoints) == 1:
+                    return _Outcome(reply, attempts, endpoint)
+                # A passive node: try the other one, or wait for this one to take over. Not a retry.
+                passive = reply
+                attempts -= 1
+                if time.monotonic() >= budget_end:
+                    return _Outcome(reply, attempts + 1, endpoint)
+                if not self._follow(silent | {self._active}):
+                    time.sleep(PASSIVE_PAUSE_S)  # bounded by the call's budget
+                continue
+            # Lazy Pirate: the reply may never come on this socket; drop it so a late one cannot confuse us.
+            self._close_socket()
+            if self._last_refused:
+                raise AuthRefusedError(endpoint, command.value, attempts, (time.monotonic() - start) * 1000)
+            silent.add(self._active)
+            if not self._follow(silent) and len(self.endpoints) > 1:
+                silent.clear()
+                self._follow(set())
+        if passive is not None:
+            return _Outcome(passive, attempts, endpoint)
+        raise NoAckError(endpoint, command.value, attempts, (time.monotonic() - start) * 1000)
+
+    def _await_reply(self, req_id: str, endpoint: str, command: Command) -> Reply | None:
+        self._last_refused = False
+        deadline = time.monotonic() + self.timeout_ms / 1000
+        sock, mon, poller = self._sock, self._mon, self._poller
+        assert sock is not None and mon is not None and poller is not None
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            events = dict(poller.poll(max(1, int(remaining * 1000))))
+            if mon in events and self._drain_monitor():
+                # The core refused our key: no reply will ever come; retrying cannot help.
+                self._last_refused = True
+                return None
+            if sock in events:
+                frames = sock.recv_multipart()
+                try:
+                    reply = Reply.decode(frames[-1])
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise ProtocolError(f"malformed reply to {command.value}: {exc}", endpoint) from None
+                if reply.id == req_id:
+                    return reply
+                # A reply to some other id cannot be ours; ignore it and keep waiting.
+
+    def _audit(
+        self,
+        command: Command,
+        args: dict[str, Any],
+        reason: str,
+        req_id: str,
+        outcome: _Outcome | None,
+        error: Exception | None,
+        t0: float,
+    ) -> None:
+        if self.audit is None:
+            return
+        # Successful reads change nothing and `watch` polls them every second: only failures are kept.
+        if command not in MUTATING and error is None:
+            return
+        reply = outcome.reply if outcome else None
+        if error is None:
+            result = "ok"
+        elif isinstance(error, NoAckError):
+            result = "no_ack"
+        elif isinstance(error, ProtocolError):
+            result = "bad_reply"
+        else:
+            result = "refused"
+        self.audit.append(
+            AuditRecord(
+                operator=self.operator,
+                identity=self.identity,
+                role=self.role_name(),
+                command=command.value,
+                scope=args.get("scope"),
+                key=args.get("key") if "scope" in args else args.get("account"),
+                reason=reason,
+                args=audit_args(args),
+                result=result,
+                code=reply.code if reply else ("AUTH_UNKNOWN_KEY" if isinstance(error, AuthRefusedError) else None),
+                state_version=reply.state_version if reply else None,
+                id=req_id,
+                endpoint=outcome.endpoint if outcome else getattr(error, "endpoint", self._endpoint()),
+                attempts=outcome.attempts if outcome else getattr(error, "attempts", None),
+                elapsed_ms=round((time.perf_counter() - t0) * 1000, 3),
+                message=(reply.message if reply and reply.message else str(error) if error else ""),
+            )
+        )
+
+    def role_name(self) -> str | None:
+        """Our key's role as the key registry beside the keys says (None when there is no registry here)."""
+        if self._role is None:
+            try:
+                entries = orjson.loads((self.keys_dir / "roles.json").read_bytes())
+                self._role = str(entries.get(self._public.decode(), {}).get("role") or "")
+            except (OSError, orjson.JSONDecodeError, AttributeError):
+                self._role = ""
+        return self._role or None
+
+    @staticmethod
+    def needed_role(cmd: Command | str) -> Role:
+        return COMMAND_ROLE[Command(cmd)]
+
+    # --- one method per command ------------------------------------------------------------------------
+    def hello(self) -> Reply:
+        return self.call(Command.HELLO)
+
+    def status(self) -> Reply:
+        return self.call(Command.STATUS)
+
+    def snapshot(self) -> Reply:
+        return self.call(Command.SNAPSHOT)
+
+    def set_kill(
+        self,
+        scope: KillScope | str,
+        key: str | None,
+        level: KillLevel | str,
+        reason: str,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Reply:
+        """Set (never toggle) the kill level of one scope; `key` is None for the firm scope."""
+        sc = KillScope(scope)
+        lv = level if isinstance(level, KillLevel) else KillLevel[str(level).upper()]
+        if (sc is KillScope.FIRM) != (key is None):
+            raise ValueError("key must be None for the firm scope and given for account/symbol/venue")
+        args = {"scope": sc.value, "key": key, "level": lv.name}
+        return self.call(Command.SET_KILL, args, reason=reason, idempotency_key=idempotency_key)
+
+    def cancel_all(
+        self, scope: KillScope | str, key: str | None, reason: str, *, idempotency_key: str | None = None
+    ) -> Reply:
+        sc = KillScope(scope)
+        if (sc is KillScope.FIRM) != (key is None):
+            raise ValueError("key must be None for the firm scope and given for account/symbol/venue")
+        args = {"scope": sc.value, "key": key}
+        return self.call(Command.CANCEL_ALL, args, reason=reason, idempotency_key=idempotency_key)
+
+    def set_limits(
+        self,
+        limits: Mapping[str, Any],
+        approver: str,
+        reason: str,
+        account: str | None = None,
+        until_ns: int | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Reply:
+        """Change 15c3-5 limits (partial); `until_ns` makes it a temporary change the core reverts itself."""
+        if not approver or not reason:
+            raise ValueError("a limit change needs an approver and a reason")
+        args = {
+            "account": account,
+            "limits": normalize_limits(limits),
+            "approver": approver,
+            "until_ns": until_ns,
+        }
+        return self.call(Command.SET_LIMITS, args, reason=reason, idempotency_key=idempotency_key)
+
+    def set_bp(
+        self, bp: Mapping[str, Any], as_of_ns: int, reason: str = "", *, idempotency_key: str | None = None
+    ) -> Reply:
+        args = {"bp": {k: str(v) for k, v in bp.items()}, "as_of_ns": as_of_ns}
+        return self.call(Command.SET_BP, args, reason=reason, idempotency_key=idempotency_key)
+
+    def set_locates(
+        self, date: str, locates: Mapping[str, int], reason: str = "", *, idempotency_key: str | None = None
+    ) -> Reply:
+        args = {"date": date, "locates": {k: int(v) for k, v in locates.items()}}
+        return self.call(Command.SET_LOCATES, args, reason=reason, idempotency_key=idempotency_key)
+
+    def set_restricted(
+        self, symbols: Sequence[str], reason: str = "", *, idempotency_key: str | None = None
+    ) -> Reply:
+        args = {"symbols": list(symbols)}
+        return self.call(Command.SET_RESTRICTED, args, reason=reason, idempotency_key=idempotency_key)
+
+    def set_halts(
+        self,
+        halts: Mapping[str, str],
+        mwcb_level: int = 0,
+        reason: str = "",
+        *,
+        idempotency_key: str | None = None,
+    ) -> Reply:
+        args = {"halts": dict(halts), "mwcb_level": int(mwcb_level)}
+        return self.call(Command.SET_HALTS, args, reason=reason, idempotency_key=idempotency_key)
+
+    def set_sod_positions(
+        self,
+        date: str,
+        positions: Mapping[str, Mapping[str, int]],
+        reason: str = "",
+        *,
+        idempotency_key: str | None = None,
+    ) -> Reply:
+        args = {"date": date, "positions": {a: {s: int(q) for s, q in p.items()} for a, p in positions.items()}}
+        return self.call(Command.SET_SOD_POSITIONS, args, reason=reason, idempotency_key=idempotency_key)
+
+    def submit_orders(
+        self, orders: Sequence[Mapping[str, Any]], reason: str = "", *, idempotency_key: str | None = None
+    ) -> Reply:
+        args = {"orders": [dict(o) for o in orders]}
+        return self.call(Command.SUBMIT_ORDERS, args, reason=reason, idempotency_key=idempotency_key)
+
+    def sim(self, action: str, reason: str = "", **params: Any) -> Reply:
+        """Twin-only simulator control (a real core answers MSG_UNKNOWN_COMMAND)."""
+        return self.call(Command.SIM, {"action": action, **params}, reason=reason)
+
+    def ha_status(self) -> Reply:
+        return self.call(Command.HA_STATUS)
+
+    def ha_promote(self, reason: str, *, idempotency_key: str | None = None) -> Reply:
+        return self.call(Command.HA_PROMOTE, {}, reason=reason, idempotency_key=idempotency_key)
+
+    def ha_demote(self, reason: str, *, idempotency_key: str | None = None) -> Reply:
+        return self.call(Command.HA_DEMOTE, {}, reason=reason, idempotency_key=idempotency_key)
+
+
+AUDIT_ARGS_MAX = 16 * 1024  # bytes of JSON kept verbatim per audit line
+
+
+def audit_args(args: dict[str, Any]) -> dict[str, Any]:
+    """Arguments as the audit log keeps them: verbatim when small; for bulk pushes (SOD positions, order
+    batches) a SHA-256 of the exact wire arguments plus sizes, so a line stays small and still proves what
+    was sent (the source file itself is kept by the flow that pushed it)."""
+    raw = orjson.dumps(args, option=orjson.OPT_SORT_KEYS)
+    if len(raw) <= AUDIT_ARGS_MAX:
+        return args
+    sizes = {k: (len(v) if isinstance(v, dict | list) else v) for k, v in args.items()}
+    return {"sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw), "summary": sizes}
+
+
+def normalize_limits(limits: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate limit keys and put values in wire form (ints, decimal text); raises ValueError naming the key."""
+    from decimal import Decimal, InvalidOperation
+
+    out: dict[str, Any] = {}
+    for k, v in limits.items():
+        kind = LIMIT_KEYS.get(k)
+        if kind is None:
+            raise ValueError(f"unknown limit {k!r}; known: {', '.join(LIMIT_KEYS)}")
+        if isinstance(v, bool) or isinstance(v, float):
+            raise ValueError(f"limit {k}: {v!r} must be an integer or decimal text, never a float or bool")
+        try:
+            if kind is int:
+                n = int(str(v).replace("_", ""))
+                if n < 0:
+                    raise ValueError
+                out[k] = n
+            else:
+                d = Decimal(str(v).replace("_", ""))
+                if not d.is_finite() or d < 0:
+                    raise ValueError
+                out[k] = format(d, "f")
+        except (ValueError, InvalidOperation):
+            want = "a non-negative integer" if kind is int else "a non-negative decimal"
+            raise ValueError(f"limit {k}: {v!r} is not {want}") from None
+    if not out:
+        raise ValueError("no limits given")
+    return out

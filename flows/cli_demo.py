@@ -1,0 +1,119 @@
+"""`opsctl demo` (the main job) and `opsctl twin up|down` (the colo side alone)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+from core_bridge.settings import load_settings
+
+twin_app = typer.Typer(help="Start or stop the twin core and the drop-copy capture locally.", no_args_is_help=True)
+
+
+def cmd_demo(
+    date: str | None = typer.Option(None, "--date", help="Business date YYYY-MM-DD (default: last closed session)."),
+    orders: int = typer.Option(2000, "--orders", min=10, help="Orders in the simulated trading session."),
+    seed: int = typer.Option(20261120, "--seed", help="Seed of the order flow (same seed, same day)."),
+    no_ha: bool = typer.Option(False, "--no-ha", help="Run a single core and skip the HA drill."),
+    down: bool = typer.Option(False, "--down", help="Stop everything a previous demo left running, then exit."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Run a whole simulated trading day end to end through Prefect and print where every report is.
+
+    Starts a local Prefect server, the twin core (primary and standby), the capture and the clearing SFTP twin;
+    runs sod-load, locates, bp-refresh, preopen-check, a trading session, eod-capture, regsho-report, recon,
+    cat, retention, an HA drill and the daily ops report; leaves the Prefect UI up.
+    `opsctl demo --down` stops everything.
+    """
+    from flows.demo import stop_all
+
+    if down:
+        stopped = stop_all(load_settings())
+        typer.echo("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from flows.dates import parse_date
+    from flows.demo import Step, run_demo
+
+    console = Console(stderr=as_json)
+    day = parse_date(date) if date else None
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        overall = progress.add_task("trading day", total=18)
+        tasks: dict[str, Any] = {}
+        orders_task = progress.add_task("orders", total=orders, visible=False)
+
+        def on_step(s: Step) -> None:
+            if s.name not in tasks:
+                tasks[s.name] = progress.add_task(s.name, total=1)
+            if s.state != "running":
+                progress.update(tasks[s.name], completed=1, description=f"{s.name} [{s.state}] {s.seconds:.1f}s")
+                progress.advance(overall)
+
+        def on_orders(n: int) -> None:
+            progress.update(orders_task, completed=n, visible=True)
+
+        result = run_demo(day, orders, seed, with_ha=not no_ha, on_step=on_step, on_orders=on_orders)
+    if as_json:
+        typer.echo(json.dumps({"date": result.date, "ok": result.ok, "prefect_ui": result.prefect_ui,
+                               "reports_dir": result.reports_dir,
+                               "steps": [s.__dict__ for s in result.steps]}, indent=2))
+    else:
+        table = Table(title=f"colo-ops demo — trading day {result.date}")
+        for col in ("step", "state", "seconds", "detail / reports"):
+            table.add_column(col)
+        for s in result.steps:
+            color = {"Completed": "green", "skipped": "yellow"}.get(s.state, "red")
+            table.add_row(s.name, f"[{color}]{s.state}[/{color}]", f"{s.seconds:.1f}",
+                          "\n".join(s.reports) or s.detail)
+        console.print(table)
+        console.print(f"Reports: {result.reports_dir}")
+        console.print(f"Prefect UI (runs and artifacts): {result.prefect_ui}")
+        console.print("Stop everything with: opsctl demo --down")
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@twin_app.command("up")
+def twin_up(
+    standby: bool = typer.Option(True, "--standby/--no-standby", help="Also start the standby node."),
+    capture: bool = typer.Option(True, "--capture/--no-capture", help="Also start the drop-copy capture."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Start the twin core (keys and endpoint files under COLO_OPS_HOME) and the capture."""
+    from flows.demo import _ha_available, _record, start_capture, start_core
+
+    settings = load_settings()
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    core = start_core(settings, None, standby and _ha_available())
+    out: dict[str, Any] = {"core": core}
+    _record(settings, core=core)
+    if capture:
+        out["capture_pid"] = start_capture(settings)
+        _record(settings, capture_pid=out["capture_pid"])
+    if as_json:
+        typer.echo(json.dumps(out, indent=2))
+    else:
+        for node, info in core.items():
+            typer.echo(f"twin {node}: pid {info['pid']} control {info['endpoints']['control']}")
+        if capture:
+            typer.echo(f"capture: pid {out['capture_pid']} journal {settings.journal_dir}")
+        typer.echo("try: corectl status")
+
+
+@twin_app.command("down")
+def twin_down() -> None:
+    """Stop the twin nodes and the capture started under COLO_OPS_HOME (the Prefect server is left up)."""
+    from flows.demo import stop_all
+
+    stopped = stop_all(load_settings(), prefect=False)
+    typer.echo("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+def register(root: typer.Typer) -> None:
+    root.command("demo")(cmd_demo)
+    root.add_typer(twin_app, name="twin")

@@ -1,0 +1,257 @@
+"""`opsctl run|rerun|status|list|deploy|serve|worker` and `opsctl server up|down|status`.
+
+Prefect is imported only inside the commands that talk to it, so `opsctl --help` and `opsctl list` are fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from typing import Any
+
+import typer
+
+from core_bridge.settings import load_settings
+from flows.dates import parse_date
+from flows.deployments import load_plan
+
+server_app = typer.Typer(help="The local Prefect server the demo and opsctl share.", no_args_is_help=True)
+
+
+def _echo_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, indent=2, default=str))
+
+
+def _connect() -> str:
+    """Point this process at a Prefect server: PREFECT_API_URL if set, else the local one if running."""
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    from flows.prefect_server import current, use_server
+
+    settings = load_settings()
+    info = current(settings)
+    if info is None:
+        typer.echo("no Prefect server: run `opsctl server up` or set PREFECT_API_URL", err=True)
+        raise typer.Exit(3)
+    use_server(info, settings)
+    return info.url
+
+
+def cmd_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the day's deployments with their schedules (from infra/prefect.yaml)."""
+    plan = load_plan()
+    rows = [
+        {
+            "name": d.name,
+            "entrypoint": d.entrypoint,
+            "schedules": [f"{s.cron} ({s.timezone})" for s in d.schedules],
+            "tags": list(d.tags),
+        }
+        for d in plan.deployments
+    ]
+    if as_json:
+        _echo_json(rows)
+        return
+    for r in rows:
+        typer.echo(f"{r['name']:<14} {'; '.join(r['schedules']):<60} {r['entrypoint']}")
+
+
+def _run(flow: str, date: str | None, wait: bool, local: bool, as_json: bool) -> None:
+    plan = load_plan()
+    try:
+        dep = plan.get(flow)
+    except KeyError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    day = parse_date(date).isoformat()
+    if local:
+        if not os.environ.get("PREFECT_API_URL"):
+            from flows.prefect_server import current, use_server
+
+            settings = load_settings()
+            info = current(settings)
+            if info is not None:
+                use_server(info, settings)
+        fn = dep.load_flow()
+        state = fn(date=day, return_state=True)
+        result = {"flow": flow, "date": day, "state": state.name, "message": state.message}
+        ok = state.is_completed()
+    else:
+        _connect()
+        from prefect.deployments import run_deployment
+
+        fr: Any = run_deployment(name=dep.full_name, parameters={"date": day}, timeout=None if wait else 0)
+        state_name = fr.state.name if fr.state else "unknown"
+        result = {"flow": flow, "date": day, "flow_run_id": str(fr.id), "flow_run": fr.name, "state": state_name}
+        ok = (not wait) or bool(fr.state and fr.state.is_completed())
+    if as_json:
+        _echo_json(result)
+    else:
+        typer.echo(" ".join(f"{k}={v}" for k, v in result.items()))
+    raise typer.Exit(0 if ok else 1)
+
+
+def cmd_run(
+    flow: str = typer.Argument(..., help="Deployment name, e.g. sod-load (see `opsctl list`)."),
+    date: str | None = typer.Option(None, "--date", help="Business date YYYY-MM-DD (default: today in New York)."),
+    wait: bool = typer.Option(False, "--wait", help="Wait for the run to finish; exit 1 unless it Completed."),
+    local: bool = typer.Option(False, "--local", help="Run in this process instead of through the deployment."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Trigger one flow for a date (through its deployment, or in-process with --local)."""
+    _run(flow, date, wait, local, as_json)
+
+
+def cmd_rerun(
+    flow: str = typer.Argument(..., help="Deployment name."),
+    date: str = typer.Option(..., "--date", help="Business date YYYY-MM-DD to run again."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for the run (default: wait)."),
+    local: bool = typer.Option(False, "--local", help="Run in this process."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Run a flow again for a date. Every flow is idempotent per date: a rerun changes nothing that was right."""
+    _run(flow, date, wait, local, as_json)
+
+
+async def day_runs(day: str) -> list[dict[str, Any]]:
+    """Every flow run whose `date` parameter is `day`, with its artifacts (newest first).
+
+    Plain REST filters: Prefect 3.8.8's client helpers send null sub-filters its own server rejects (422).
+    """
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        http = client._client
+        runs: list[dict[str, Any]] = []
+        for offset in range(0, 2000, 200):  # the server pages at 200
+            body = {"sort": "START_TIME_DESC", "limit": 200, "offset": offset}
+            resp = await http.post("/flow_runs/filter", json=body)
+            page = resp.json()
+            runs.extend(page)
+            if len(page) < 200:
+                break
+        flows = {f["id"]: f["name"] for f in (await http.post("/flows/filter", json={"limit": 200})).json()}
+        out = []
+        for r in runs:
+            if str((r.get("parameters") or {}).get("date")) != day:
+                continue
+            arts = (await http.post("/artifacts/filter", json={
+                "artifacts": {"flow_run_id": {"any_": [r["id"]]}}, "limit": 200, "offset": 0})).json()
+            state = r.get("state") or {}
+            out.append(
+                {
+                    "flow": flows.get(r["flow_id"], r["flow_id"]),
+                    "flow_run": r["name"],
+                    "id": r["id"],
+                    "state": state.get("name"),
+                    "start": r.get("start_time"),
+                    "end": r.get("end_time"),
+                    "artifacts": [a.get("key") or a.get("type") for a in arts],
+                }
+            )
+        return out
+
+
+def cmd_status(
+    date: str | None = typer.Option(None, "--date", help="Business date YYYY-MM-DD (default: today in New York)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The day's flow runs, their states and artifacts."""
+    _connect()
+    day = parse_date(date).isoformat()
+    rows = asyncio.run(day_runs(day))
+    if as_json:
+        _echo_json({"date": day, "runs": rows})
+        return
+    if not rows:
+        typer.echo(f"no flow runs for {day}")
+    for r in rows:
+        typer.echo(f"{r['flow']:<14} {r['state'] or '?':<12} {r['flow_run']:<28} {', '.join(r['artifacts'])}")
+
+
+def cmd_deploy(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Apply infra/prefect.yaml to the Prefect server (PREFECT_API_URL or the local one)."""
+    _connect()
+    from flows.deploy_apply import apply_plan
+
+    res = asyncio.run(apply_plan())
+    payload = {
+        "deployments": res.deployments,
+        "concurrency_limits": res.concurrency_limits,
+        "automations": res.automations,
+        "skipped": res.skipped,
+    }
+    if as_json:
+        _echo_json(payload)
+    else:
+        for k, v in payload.items():
+            typer.echo(f"{k}: {v}")
+
+
+def cmd_serve() -> None:
+    """Run every deployment's schedule from this process (one-box installs and the demo). Ctrl-C stops."""
+    _connect()
+    from flows.deploy_apply import serve_all
+
+    serve_all()
+
+
+def cmd_worker(pool: str = typer.Option("ops", "--pool", help="Work pool to pull from.")) -> None:
+    """Start a Prefect process worker for the `ops` pool (one per host to scale out)."""
+    url = _connect()
+    os.execvpe(  # noqa: S606 - fixed argv: hand the terminal to the Prefect worker
+        sys.executable,
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"],
+        os.environ | {"PREFECT_API_URL": url},
+    )
+
+
+@server_app.command("up")
+def server_up(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Start (or reuse) the local Prefect server."""
+    from flows.prefect_server import ensure_server
+
+    info = ensure_server()
+    if as_json:
+        _echo_json({"api_url": info.url, "ui_url": info.ui_url, "pid": info.pid})
+    else:
+        typer.echo(f"Prefect UI: {info.ui_url}  API: {info.url}")
+
+
+@server_app.command("down")
+def server_down() -> None:
+    """Stop the local Prefect server started by `opsctl server up` or the demo."""
+    from flows.prefect_server import stop_server
+
+    typer.echo("stopped" if stop_server() else "not running")
+
+
+@server_app.command("status")
+def server_status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Is the local Prefect server up?"""
+    from flows.prefect_server import current
+
+    info = current()
+    payload = {
+        "running": info is not None,
+        "api_url": info.url if info else None,
+        "ui_url": info.ui_url if info else None,
+    }
+    if as_json:
+        _echo_json(payload)
+    else:
+        typer.echo(f"running at {info.ui_url}" if info else "not running")
+    raise typer.Exit(0 if info else 1)
+
+
+def register(root: typer.Typer) -> None:
+    root.command("list")(cmd_list)
+    root.command("run")(cmd_run)
+    root.command("rerun")(cmd_rerun)
+    root.command("status")(cmd_status)
+    root.command("deploy")(cmd_deploy)
+    root.command("serve")(cmd_serve)
+    root.command("worker")(cmd_worker)
+    root.add_typer(server_app, name="server")

@@ -1,0 +1,401 @@
+"""HA drill scenarios: inject one fault on a host over SSH, measure the failover, check the outcome.
+
+Each scenario returns a DrillResult with
+- metrics (ms from the fault, the moment the SSH fault command returned): `detect_ms` (the surviving node
+  reports its peer lost), `accept_ms` (a client following the active node gets an ack), `gap_free_ms` (the
+  capture's journal holds everything the active node has sequenced);
+- checks: the journal against the union of both nodes' event logs (0 lost, 0 duplicated), the replicated
+  state identical on the new active, orders working at the fault resolved, commands applied once;
+- a timeline (ms, label) for the report's chart and any split-brain refusals seen in the audit log.
+
+Scenarios: primary_crash (kill -9), primary_network (kill -STOP, then -CONT: the old primary must come back
+fenced), standby_crash (kill -9 of the passive: the active goes on degraded; the standby is restarted and
+resyncs), burst_crash (kill -9 of the primary during a burst of orders), second_primary (a second primary
+started on the primary's host is refused; ha_promote of the passive is refused; both audited).
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from core_bridge.errors import BridgeError
+from flows.ha import checks
+from flows.ha.rig import POLL_S, DrillRig, Timeline
+from hw.hosts import Host, SshHost
+from hw.refdata import SECURITIES_BY_SYMBOL
+from hw.twin.launch import free_ports, twin_request
+
+SCENARIOS = ("primary_crash", "primary_network", "standby_crash", "burst_crash", "second_primary")
+DEADLINE_S = 10.0
+
+
+@dataclass
+class DrillResult:
+    scenario: str
+    ok: bool = True
+    metrics: dict[str, Any] = field(default_factory=dict)
+    checks: dict[str, Any] = field(default_factory=dict)
+    timeline: list[tuple[float, str]] = field(default_factory=list)
+    refusals: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def fail(self, why: str) -> None:
+        self.ok = False
+        self.failures.append(why)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def _probe(rig: DrillRig, n: int) -> None:
+    """A command that needs the active node and changes nothing (firm level set to what it is)."""
+    rig.client.set_kill("firm", None, "ACTIVE", "ha drill probe", idempotency_key=f"probe-{n}-{time.time_ns()}")
+
+
+def _traffic(rig: DrillRig, i: int) -> list[int]:
+    """State changes and resting orders before a fault (so there is state to compare and orders in flight)."""
+    c = rig.client
+    c.set_bp({"PROP01": str(10_000_000 + i)}, time.time_ns(), "drill bp", idempotency_key=f"bp-{i}")
+    c.set_kill("symbol", "MSFT", "HALTED" if i % 2 else "ACTIVE", "drill kill", idempotency_key=f"ks-{i}")
+    ref = SECURITIES_BY_SYMBOL["AAPL"].ref_price
+    px = f"{(ref * 97 // 100) / 10_000:.2f}"
+    orders = [{"clordid": 1_000_000 * (i + 1) + k, "account": "PROP01", "symbol": "AAPL", "side": "BUY",
+               "qty": 100 + k, "price": px} for k in range(3)]
+    rep = c.submit_orders(orders, "drill resting orders", idempotency_key=f"rest-{i}")
+    return [int(r["order_id"]) for r in rep.result["results"] if r["ok"]]
+
+
+def _watch_peer_lost(rig: DrillRig, survivor: str, tl: Timeline, out: dict[str, float]) -> threading.Thread:
+    def run() -> None:
+        end = time.monotonic() + DEADLINE_S
+        while time.monotonic() < end:
+            st = rig.node(survivor).ha_status(timeout_s=0.5)
+            if st is not None and not st.get("peer_alive"):
+                out["detect_ms"] = tl.mark(f"{survivor} detects peer lost")
+                return
+            time.sleep(POLL_S)
+
+    t = threading.Thread(target=run, name="ha-detect", daemon=True)
+    t.start()
+    return t
+
+
+def failover(rig: DrillRig, victim: str, sig: str, res: DrillResult, n: int) -> None:
+    """Fault `victim` with kill -<sig> over SSH and measure detect / accept / gap-free on the survivor."""
+    survivor = rig.other(victim)
+    pid = rig.ssh[victim].twin_pid()
+    if pid is None:
+        res.fail(f"no twin pid on {victim}'s host")
+        return
+    tl = Timeline()
+    seen: dict[str, float] = {}
+    tl.start()
+    out = rig.ssh[victim].kill(pid, sig)
+    tl.t0 = time.monotonic()  # the fault is in place once the SSH command returned
+    tl.events.append((0.0, f"kill -{sig} {victim} (pid {pid}) over SSH"))
+    if not out.ok:
+        res.fail(f"kill -{sig} {pid} on {victim}: rc {out.rc} {out.stderr.strip()}")
+        return
+    watcher = _watch_peer_lost(rig, survivor, tl, seen)
+    try:
+        _probe(rig, n)
+        res.metrics["accept_ms"] = tl.mark(f"{survivor} accepts commands")
+    except BridgeError as exc:
+        res.fail(f"no node accepted a command after the fault: {exc}")
+        return
+    if rig.wait_gap_free(survivor, DEADLINE_S):
+        res.metrics["gap_free_ms"] = tl.mark("journal gap-free")
+    else:
+        res.fail("journal not gap-free within the deadline")
+    watcher.join(DEADLINE_S)
+    res.metrics["detect_ms"] = seen.get("detect_ms")
+    if res.metrics["detect_ms"] is None:
+        res.fail(f"{survivor} never reported its peer lost")
+    res.timeline.extend(sorted(tl.events))
+
+
+def final_checks(rig: DrillRig, res: DrillResult, *, upto_takeover: bool = True) -> None:
+    """Stop the capture, then compare the journal with both nodes' logs and check orders in flight."""
+    rig.stop_capture()
+    journal = rig.journal_records()
+    stream = checks.check_stream(journal, rig.node_logs())
+    res.checks["stream"] = stream.to_dict()
+    if not stream.ok:
+        res.fail(f"journal vs node logs: {stream.to_dict()}")
+    tp = checks.takeover_point(journal)
+    if upto_takeover and tp is not None:
+        open_orders = checks.unresolved_orders(journal, (tp[0], tp[1] - 1))
+        res.checks["unresolved_in_flight"] = len(open_orders)
+        if open_orders:
+            res.fail(f"{len(open_orders)} orders working at the takeover never resolved")
+    res.refusals = split_brain_refusals(rig.audit_path)
+
+
+def split_brain_refusals(audit_path: Path) -> list[dict[str, Any]]:
+    """The audit log's HA_SPLIT_BRAIN refusals (who asked what, where, when)."""
+    out = []
+    try:
+        lines = audit_path.read_bytes().splitlines()
+    except OSError:
+        return []
+    for raw in lines:
+        try:
+            rec = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and rec.get("code") == "HA_SPLIT_BRAIN":
+            out.append({k: rec.get(k) for k in ("utc", "operator", "identity", "command", "endpoint", "code",
+                                               "message")})
+    return out
+
+
+def _compare_state(rig: DrillRig, before: dict[str, Any], after_node: str, res: DrillResult,
+                   keys: tuple[str, ...] = checks.STATE_KEYS) -> None:
+    after = rig.snapshot(after_node)
+    diff = checks.state_differences(before, after, keys)
+    res.checks["state_differences"] = diff
+    if diff:
+        res.fail(f"state differs on the new active: {diff}")
+
+
+# ------------------------------------------------------------------------------------------------ scenarios
+def primary_crash(rig: DrillRig, res: DrillResult, n: int = 0) -> None:
+    active = rig.pair.active()
+    victim = active.node if active is not None else "primary"
+    _traffic(rig, n)
+    rig.wait_synced(rig.other(victim), victim)
+    before = rig.snapshot(victim)
+    failover(rig, victim, "KILL", res, n)
+    _compare_state(rig, before, rig.other(victim), res)
+
+
+def primary_network(rig: DrillRig, res: DrillResult) -> None:
+    _traffic(rig, 0)
+    rig.wait_synced("standby", "primary")
+    before = rig.snapshot("primary")
+    failover(rig, "primary", "STOP", res, 0)
+    _compare_state(rig, before, "standby", res)
+    pid = rig.ssh["primary"].twin_pid()
+    assert pid is not None
+    rig.ssh["primary"].kill(pid, "CONT")
+    t = time.monotonic()
+    try:
+        st = rig.node("primary").wait_ha("passive", DEADLINE_S)
+    except Exception as exc:
+        res.fail(f"old primary did not come back passive after the network healed: {exc}")
+        return
+    res.metrics["heal_fenced_ms"] = round((time.monotonic() - t) * 1000, 1)
+    res.checks["old_primary_fenced"] = bool(st.get("fenced"))
+    if not st.get("fenced"):
+        res.fail("old primary came back without being fenced")
+    _probe(rig, 1)
+    rig.wait_gap_free("standby", DEADLINE_S)
+    rig.wait_synced("primary", "standby")
+
+
+def standby_crash(rig: DrillRig, res: DrillResult) -> None:
+    _traffic(rig, 0)
+    rig.wait_synced("standby", "primary")
+    before = rig.snapshot("primary")
+    pid = rig.ssh["standby"].twin_pid()
+    if pid is None:
+        res.fail("no twin pid on the standby's host")
+        return
+    tl = Timeline()
+    seen: dict[str, float] = {}
+    rig.ssh["standby"].kill(pid, "KILL")
+    tl.start()
+    tl.events.append((0.0, f"kill -KILL standby (pid {pid}) over SSH"))
+    watcher = _watch_peer_lost(rig, "primary", tl, seen)
+    _probe(rig, 0)
+    res.metrics["accept_ms"] = tl.mark("primary accepts commands (alone, degraded)")
+    if rig.wait_gap_free("primary", DEADLINE_S):
+        res.metrics["gap_free_ms"] = tl.mark("journal gap-free")
+    watcher.join(DEADLINE_S)
+    res.metrics["detect_ms"] = seen.get("detect_ms")
+    _compare_state(rig, before, "primary", res)
+    rig.node("standby").restart()
+    rig.node("standby").wait_ha("passive", DEADLINE_S)
+    synced = rig.wait_synced("standby", "primary")
+    res.metrics["standby_resync_ms"] = tl.mark("standby back, passive and in sync")
+    res.checks["standby_resynced"] = synced
+    if not synced:
+        res.fail("restarted standby did not catch up with the primary")
+    res.timeline.extend(sorted(tl.events))
+
+
+def burst_crash(rig: DrillRig, res: DrillResult, *, batches: int = 40, kill_after: int = 12) -> None:
+    ref = SECURITIES_BY_SYMBOL["AAPL"].ref_price
+    sent: list[int] = []
+    errors: list[str] = []
+    killed = threading.Event()
+    progress = threading.Semaphore(0)
+
+    def burst() -> None:
+        c = rig.new_client("operator")
+        try:
+            for b in range(batches):
+                orders = []
+                for k in range(10):
+                    cl = 5_000_000 + b * 10 + k
+                    px = ref if k % 3 == 0 else ref * 97 // 100  # a third marketable (fills), the rest rest
+                    orders.append({"clordid": cl, "account": "PROP02", "symbol": "AAPL", "side": "BUY",
+                                   "qty": 100 + k, "price": f"{px / 10_000:.2f}"})
+                try:
+                    c.submit_orders(orders, "drill burst", idempotency_key=f"burst-{b}")
+                    sent.extend(o["clordid"] for o in orders)  # type: ignore[misc]
+                except BridgeError as exc:
+                    errors.append(str(exc))
+                progress.release()
+        finally:
+            c.close()
+
+    t = threading.Thread(target=burst, name="ha-burst", daemon=True)
+    t.start()
+    for _ in range(kill_after):
+        progress.acquire(timeout=DEADLINE_S)
+    killed.set()
+    failover(rig, "primary", "KILL", res, 0)
+    t.join(DEADLINE_S * 3)
+    res.metrics["orders_sent"] = len(sent)
+    res.checks["submit_errors"] = len(errors)
+    if errors:
+        res.fail(f"{len(errors)} order batches not acknowledged: {errors[:2]}")
+    rig.wait_gap_free("standby", DEADLINE_S)
+    rig.stop_capture()
+    per = checks.new_orders_per_clordid(rig.journal_records(), sent)
+    not_once = {c: k for c, k in per.items() if k != 1}
+    res.checks["orders_not_applied_once"] = len(not_once)
+    if not_once:
+        res.fail(f"{len(not_once)} orders not applied exactly once, e.g. {list(not_once.items())[:3]}")
+
+
+def second_primary(rig: DrillRig, res: DrillResult) -> None:
+    host = rig.ssh["primary"]
+    home = rig.root / "primary-host-2"
+    shutil.copytree(rig.node("primary").keys_dir, home / "keys", dirs_exist_ok=True)
+    ports = free_ports(5)
+    standby_ha = rig.node("standby").ha_endpoint
+    assert standby_ha is not None
+    tl = Timeline()
+    tl.start()
+    control = f"tcp://127.0.0.1:{ports[0]}"
+    try:
+        out = host.start_twin(home, "primary", ports[:4], ports[4], standby_ha, home / "keys")
+        tl.mark("second primary started over SSH on the primary's host")
+        if not out.ok:
+            res.fail(f"could not start the second primary: {out.stderr.strip()}")
+            return
+        end = time.monotonic() + DEADLINE_S
+        refused = None
+        while time.monotonic() < end:
+            rep = twin_request(control, home / "keys", "ha_status", identity="monitor", timeout_s=0.3)
+            if rep is not None and rep.ok and rep.result.get("split_brain_refusals", 0) >= 1:
+                refused = rep.result
+                break
+            time.sleep(POLL_S * 4)
+        if refused is None:
+            res.fail("the second primary was never refused by the pair")
+            return
+        tl.mark("pair refuses the second primary (HA_SPLIT_BRAIN)")
+        res.checks["second_primary_state"] = refused.get("state")
+        c = rig.new_client("operator", [control], timeout_ms=500, retries=1)
+        try:
+            c.set_kill("firm", None, "ACTIVE", "drill: command to a second primary")
+            res.fail("the second primary accepted a command")
+        except BridgeError as exc:
+            res.checks["second_primary_command"] = getattr(exc, "code", str(exc))
+            tl.mark(f"command to the second primary refused: {getattr(exc, 'code', exc)}")
+        finally:
+            c.close()
+        admin = rig.new_client("admin", [rig.node("standby").endpoints["control"]], timeout_ms=500, retries=1)
+        try:
+            admin.ha_promote("drill: promote the passive while the primary is active")
+            res.fail("ha_promote of the passive was accepted while the primary is active")
+        except BridgeError as exc:
+            res.checks["promote_passive"] = getattr(exc, "code", str(exc))
+            tl.mark(f"ha_promote of the passive refused: {getattr(exc, 'code', exc)}")
+        finally:
+            admin.close()
+        act = rig.pair.active()
+        res.checks["active_after"] = act.node if act is not None else None
+        if act is not rig.node("primary"):
+            res.fail("the pair's active node changed during the split-brain attempt")
+    finally:
+        _stop_second_primary(host, home)
+        res.timeline.extend(sorted(tl.events))
+
+
+def _stop_second_primary(host: SshHost, home: Path) -> None:
+    """Stop the drill's second primary over SSH (by its endpoint file) and wait until it is gone."""
+    end = time.monotonic() + DEADLINE_S / 2
+    pid = host.twin_pid(home, "primary")
+    while pid is None and time.monotonic() < end:  # still starting: its endpoint file comes once it is bound
+        time.sleep(POLL_S * 10)
+        pid = host.twin_pid(home, "primary")
+    if pid is not None:
+        host.kill(pid, "TERM")
+        while time.monotonic() < end and host.run(f"kill -0 {pid}").ok:
+            time.sleep(POLL_S * 4)
+
+
+_RUNNERS: dict[str, Callable[[DrillRig, DrillResult], None]] = {
+    "primary_crash": primary_crash,
+    "primary_network": primary_network,
+    "standby_crash": standby_crash,
+    "burst_crash": burst_crash,
+    "second_primary": second_primary,
+}
+
+
+def run_scenario(name: str, root: Path, hosts: dict[str, Host] | None = None) -> DrillResult:
+    """One drill on a fresh pair under `root` (hosts: an inventory, or local sshd hosts when None)."""
+    if name not in _RUNNERS:
+        raise ValueError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
+    res = DrillResult(name)
+    with DrillRig(root, hosts) as rig:
+        try:
+            _RUNNERS[name](rig, res)
+        except Exception as exc:  # a drill that breaks is a failed drill, with the reason in the report
+            res.fail(f"drill aborted: {type(exc).__name__}: {exc}")
+        final_checks(rig, res, upto_takeover=name != "second_primary")
+    return res
+
+
+def crash_series(root: Path, n: int, hosts: dict[str, Host] | None = None,
+                 on_drill: Callable[[int, DrillResult], None] | None = None) -> tuple[list[DrillResult], DrillResult]:
+    """n consecutive crashes of whichever node is active; the killed node is restarted (it comes back
+    fenced, passive) and catches up before the next drill. Returns the drills and one overall result
+    holding the stream check across all n failovers."""
+    drills: list[DrillResult] = []
+    overall = DrillResult("crash_series")
+    with DrillRig(root, hosts) as rig:
+        for i in range(n):
+            res = DrillResult("primary_crash")
+            try:
+                primary_crash(rig, res, i)
+                victim = next(x for x in ("primary", "standby") if not rig.node(x).is_running())
+                rig.node(victim).restart()
+                rig.node(victim).wait_ha("passive", DEADLINE_S)
+                if not rig.wait_synced(victim, rig.other(victim)):
+                    res.fail("restarted node did not catch up")
+            except Exception as exc:
+                res.fail(f"drill aborted: {type(exc).__name__}: {exc}")
+            drills.append(res)
+            if on_drill is not None:
+                on_drill(i, res)
+            if not res.ok:
+                overall.fail(f"drill {i + 1}: {res.failures}")
+        final_checks(rig, overall)
+    for key in ("detect_ms", "accept_ms", "gap_free_ms"):
+        overall.metrics[key] = checks.summarize([d.metrics[key] for d in drills if d.metrics.get(key) is not None])
+    return drills, overall

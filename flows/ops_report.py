@@ -1,0 +1,99 @@
+"""Gather the day's figures for the daily ops report from the store and the other reports' JSON.
+
+Each section reads its own source; a source that is absent leaves its section empty (the report says
+"none") rather than failing the report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from core_bridge.settings import Settings
+from reports.ops_report import OpsDay
+
+NY = ZoneInfo("America/New_York")
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def build_ops_day(settings: Settings, day: dt.date, flows: list[dict[str, str]]) -> OpsDay:
+    from sqlalchemy import select
+
+    from core_bridge.protocol import EventType
+    from core_bridge.reasons import ReasonCode
+    from flows.store.db import make_engine, session_scope
+    from flows.store.models import BpSnapshot, ReconBreak
+    from flows.store.reader import read_events
+
+    rep = settings.reports_dir(day.isoformat())
+    out = OpsDay(date=day.isoformat(), flows=flows)
+    engine = make_engine(settings.db_url)
+    try:
+        ev = read_events(engine, trade_date=day)
+        if len(ev):
+            hours = [dt.datetime.fromtimestamp(t / 1e9, dt.UTC).astimezone(NY).strftime("%H") for t in ev["ts_ns"]]
+            for h, et, rc in zip(hours, ev["etype"], ev["reason"], strict=True):
+                name = EventType(int(et)).name
+                out.events_by_type[name] = out.events_by_type.get(name, 0) + 1
+                if et == EventType.ORDER_NEW:
+                    out.orders_by_hour[h] = out.orders_by_hour.get(h, 0) + 1
+                if et in (EventType.ORDER_REJECTED, EventType.ROUTE_REJECTED, EventType.REPLACE_REJECTED):
+                    out.rejects_by_hour[h] = out.rejects_by_hour.get(h, 0) + 1
+                    try:
+                        reason = ReasonCode(int(rc)).name
+                    except ValueError:
+                        reason = str(int(rc))
+                    out.rejects_by_reason[reason] = out.rejects_by_reason.get(reason, 0) + 1
+        with session_scope(engine, readonly=True) as s:
+            latest: dict[str, BpSnapshot] = {}
+            for b in s.scalars(select(BpSnapshot).where(BpSnapshot.business_date == day).order_by(BpSnapshot.as_of)):
+                latest[b.account] = b
+            out.bp_by_account = {
+                a: {"available": str(b.available), "used": str(b.reserve + b.haircut_used)} for a, b in latest.items()
+            }
+            out.breaks_by_type = dict(Counter(
+                b.break_type for b in s.scalars(select(ReconBreak).where(ReconBreak.business_date == day))
+            ))
+    finally:
+        engine.dispose()
+    session = _json(rep / "session.json") or {}
+    out.latency_ns = {k: float(v) for k, v in (session.get("gate_latency_ns") or {}).items() if v is not None}
+    cat = _json(rep / "cat_report.json") or {}
+    out.cat_counts = dict(cat.get("counts_by_event") or {})
+    for p in sorted((rep / "ha").glob("*.json")) if (rep / "ha").is_dir() else []:
+        doc = _json(p)
+        if isinstance(doc, dict):
+            out.drills.extend(d for d in doc.get("drills", [doc]) if isinstance(d, dict))
+    for name in ("cat_report.md", "session.json"):
+        if (rep / name).exists():
+            out.reports[name] = name
+    for sub in ("recon", "cat", "regsho", "retention", "ha"):
+        d = rep / sub
+        if d.is_dir():
+            for f in sorted(d.iterdir()):
+                if f.suffix in (".html", ".md") or f.name.endswith("report.json"):
+                    out.reports[f"{sub}/{f.name}"] = f"{sub}/{f.name}"
+    return out
+
+
+def flow_states_from_prefect(day: dt.date) -> list[dict[str, str]]:
+    """The day's flow runs as Prefect recorded them (latest run per flow)."""
+    import asyncio
+
+    from flows.cli_ops import day_runs
+
+    latest: dict[str, str] = {}
+    for r in reversed(asyncio.run(day_runs(day.isoformat()))):  # oldest first, so the newest run wins
+        if r["flow"] != "ops-report":
+            latest[str(r["flow"])] = str(r["state"])
+    return [{"flow": f, "state": s} for f, s in sorted(latest.items())]

@@ -1,0 +1,242 @@
+"""`recon` (18:30 ET): core vs journal vs clearing firm for one business date. Thin wiring only:
+
+    fetch (fail closed) → reconcile (pure, flows/recon/reconcile.py) → store (idempotent) → report → alert
+
+Settings (COLO_OPS_* env over colo-ops.toml):
+    recon.cutoff                 the clearer's trade-file cutoff, HH:MM New York (default 17:00)
+    recon.price_tolerance        fill price tolerance in PRICE_SCALE units (default 0: exact)
+    recon.core_source            "core" (the snapshot command, default) or "file:<path>" (a snapshot JSON)
+    recon.corporate_actions_file CSV of corporate-action notices (optional)
+    recon.settled_at_settle_date_eod  true (default): a trade whose settlement date is D counts as settled in
+                                 the clearer's SD quantity at EOD D; false: only from D+1 (night-cycle view)
+    clearing.local_dir           serve clearer files from a directory (the twin); else clearing.sftp.*
+    alerts.webhook_url / alerts.apprise_url   where alerts about new breaks go (see flows/recon/alerts.py)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NONE as NO_CACHE
+
+from core_bridge.settings import Settings, load_settings
+from flows import calendars
+from flows.dates import NY, parse_date
+from flows.errors import NotASessionError, ReconError
+from flows.recon import alerts, sources
+from flows.recon import store as rstore
+from flows.recon.aging import age_business_days
+from flows.recon.reconcile import ReconInputs, ReconResult, core_positions_frame, reconcile
+from flows.store.db import make_engine, session_scope, upgrade
+from flows.store.models import ReconRunStatus
+from hw.refdata import ACCOUNTS, SECURITIES
+from reports.recon import ReconReport, markdown_summary, write_report
+
+CUSIPS = {s.symbol: s.cusip for s in SECURITIES}
+SYMBOLS = {s.cusip: s.symbol for s in SECURITIES}
+CLEARING_ACCOUNTS = {a.clearing_account: a.account for a in ACCOUNTS}
+MAX_ARTIFACT_ROWS = 500
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def cutoff_ns(day: dt.date, settings: Settings) -> int:
+    text = str(settings.get("recon.cutoff", "17:00"))
+    try:
+        hh, mm = (int(x) for x in text.split(":"))
+        local = dt.datetime(day.year, day.month, day.day, hh, mm, tzinfo=NY)
+    except ValueError:
+        raise ReconError(f"recon.cutoff must be HH:MM (New York), got {text!r}") from None
+    return int(local.timestamp()) * 1_000_000_000
+
+
+def clearing_source(settings: Settings) -> Any:
+    """The same clearing source the SOD loads use (flows.sources.config): one configuration, one place."""
+    from flows.sources.config import clearing_source as shared_source
+
+    return shared_source(settings)
+
+
+def core_port(settings: Settings) -> sources.SnapshotPort:
+    src = str(settings.get("recon.core_source", "core"))
+    if src.startswith("file:"):
+        return sources.SnapshotFile(Path(src[len("file:"):]))
+    from core_bridge.client import CoreClient
+
+    return CoreClient.from_settings(identity="monitor", settings=settings)
+
+
+def fetch_inputs(day: dt.date, settings: Settings, engine: Any) -> tuple[ReconInputs, dict[str, str]]:
+    """Every source, or ReconError: nothing is stored until all three are in hand."""
+    d = day.isoformat()
+    eod_inclusive = bool(settings.get("recon.settled_at_settle_date_eod", True))
+
+    def unsettled_on(td: dt.date) -> bool:
+        sd = calendars.settlement_date(td)
+        return sd > day if eod_inclusive else sd >= day
+
+    with session_scope(engine) as s:
+        sod = rstore.load_sod(s, d, CUSIPS)
+        execs = rstore.load_executions(s, [d], CUSIPS)
+        earlier, t = [], day
+        for _ in range(3):  # a settlement holiday can leave at most a couple of sessions unsettled
+            t = calendars.previous_session(t)
+            if unsettled_on(t):
+                earlier.append(t.isoformat())
+        prior_unsettled = rstore.load_executions(s, earlier, CUSIPS, require_journal=False)
+        prior = rstore.load_prior(s, d)
+        stored_core = rstore.load_core_snapshot(s, d, CUSIPS)
+    src = clearing_source(settings)
+    try:
+        clearing_pos, clearing_trades = sources.read_clearing(src, day, settings.inbox_dir, CLEARING_ACCOUNTS)
+    finally:
+        src.close()
+    if stored_core is not None:  # a re-run of a date reconciles against the snapshot that date's run took
+        core, core_from = stored_core, "stored by the first run of the date"
+    else:
+        port = core_port(settings)
+        try:
+            core, core_from = core_positions_frame(sources.core_positions(port), CUSIPS), "live snapshot"
+        finally:
+            close = getattr(port, "close", None)
+            if callable(close):
+                close()
+    ca_file = settings.get("recon.corporate_actions_file")
+    actions = sources.read_corporate_actions(Path(str(ca_file)) if ca_file else None)
+    trade_dates = sorted(set(clearing_trades["trade_date"]) | {d})
+    settle = {td: calendars.settlement_date(td).isoformat() for td in trade_dates}
+    inputs = ReconInputs(
+        trade_date=d, sod_positions=sod, internal_execs=execs, clearing_positions=clearing_pos,
+        clearing_trades=clearing_trades, core_positions=core, cutoff_ns=cutoff_ns(day, settings),
+        settle_dates=settle, symbols=SYMBOLS, corporate_actions=actions, prior_unsettled=prior_unsettled,
+        prior_breaks=prior, price_tolerance=int(settings.get("recon.price_tolerance", 0)),
+        settled_at_settle_date_eod=eod_inclusive,
+    )
+    _logger().info("core positions for %s: %s", d, core_from)
+    described = {"sod positions": f"{len(sod)} rows", "journal fills": f"{len(execs)}",
+                 "clearer EOD positions": f"{len(clearing_pos)} rows", "clearer trades": f"{len(clearing_trades)}",
+                 "core snapshot": f"{len(core)} positions", "corporate actions": f"{len(actions)}"}
+    return inputs, described
+
+
+def _logger() -> Any:
+    try:
+        return get_run_logger()
+    except Exception:  # called outside a flow run (tests, scripts)
+        import logging
+
+        return logging.getLogger("colo_ops.recon")
+
+
+def _report_rows(frame: Any, day: str) -> list[dict[str, Any]]:
+    keep = frame.loc[(frame["status"].isin(["OPEN", "CARRIED"])) | (frame["resolved_on"] == day)].copy()
+    keep["age_days"] = age_business_days(keep["first_seen"], day)
+    keep.loc[~keep["status"].isin(["OPEN", "CARRIED"]), "age_days"] = 0
+    return [{k: (None if _missing(v) else v) for k, v in rec.items()} for rec in keep.to_dict("records")]
+
+
+def _missing(v: Any) -> bool:
+    import pandas as pd
+
+    return v is None or (not isinstance(v, str) and bool(pd.isna(v)))
+
+
+@task(cache_policy=NO_CACHE)
+def fetch(day: dt.date, settings: Settings, engine: Any) -> tuple[ReconInputs, dict[str, str]]:
+    return fetch_inputs(day, settings, engine)
+
+
+@task(cache_policy=NO_CACHE)
+def run_reconcile(inputs: ReconInputs) -> ReconResult:
+    return reconcile(inputs)
+
+
+@task(cache_policy=NO_CACHE)
+def store(result: ReconResult, core: Any, engine: Any, run_id: int) -> tuple[list[str], dict[str, Any]]:
+    with session_scope(engine) as s:
+        new_ids = rstore.save_result(s, result, run_id)
+        rstore.save_core_snapshot(s, result.trade_date, core, SYMBOLS)
+        open_now = rstore.load_breaks(s, as_of=result.trade_date, open_only=True)
+        summary = result.stats | {"open_breaks": len(open_now), "new_breaks": len(new_ids),
+                                  "found_today": len(result.breaks)}
+        rstore.finish_run(s, run_id, ReconRunStatus.BREAKS if len(open_now) else ReconRunStatus.CLEAN, summary,
+                          _now())
+    return new_ids, summary
+
+
+@task(cache_policy=NO_CACHE)
+def report(day: dt.date, settings: Settings, engine: Any, stats: dict[str, int],
+           described: dict[str, str]) -> tuple[ReconReport, dict[str, Path]]:
+    d = day.isoformat()
+    with session_scope(engine) as s:
+        rows = _report_rows(rstore.load_breaks(s, as_of=d), d)
+        hist = rstore.history(s, d)
+    rep = ReconReport(date=d, stats=stats, breaks=rows, history=hist, sources=described)
+    return rep, write_report(rep, settings.reports_dir(d) / "recon")
+
+
+@flow(name="recon")
+def recon(date: str | None = None) -> dict[str, Any]:
+    """Reconcile one business date (default: today in New York). Fails on a missing or unreadable source."""
+    logger = get_run_logger()
+    day = parse_date(date)
+    try:
+        calendars.require_session(day)
+    except NotASessionError as exc:
+        logger.info("%s", exc)
+        return {"date": day.isoformat(), "status": "not a session"}
+    settings = load_settings()
+    engine = make_engine(settings.db_url)
+    try:
+        upgrade(engine)
+        with session_scope(engine) as s:
+            run_id = rstore.start_run(s, day.isoformat(), _now())
+        try:
+            inputs, described = fetch(day, settings, engine)
+            result = run_reconcile(inputs)
+            new_ids, summary = store(result, inputs.core_positions, engine, run_id)
+        except Exception as exc:  # the run row says why; the store transaction itself rolled back whole
+            with session_scope(engine) as s:
+                rstore.finish_run(s, run_id, ReconRunStatus.FAILED, {"error": str(exc)}, _now())
+            raise
+        stable = {k: v for k, v in summary.items() if k != "new_breaks"}  # the report must not vary by run
+        rep, paths = report(day, settings, engine, stable, described)
+    finally:
+        engine.dispose()
+    open_rows = rep.open_breaks
+    create_table_artifact(
+        key="recon-open-breaks",
+        table=[{k: r.get(k) for k in ("break_id", "btype", "status", "first_seen", "age_days", "account",
+                                      "symbol", "exec_id", "internal_qty", "clearing_qty", "core_qty", "detail")}
+               for r in open_rows[:MAX_ARTIFACT_ROWS]],
+        description=f"Open reconciliation breaks as of {day} ({len(open_rows)}; first {MAX_ARTIFACT_ROWS} shown)",
+        _sync=True,  # type: ignore[call-arg]  # async_dispatch can otherwise hand back an unawaited coroutine
+    )
+    create_markdown_artifact(key="recon-summary", markdown=markdown_summary(rep, len(new_ids)),
+                             description=f"Reconciliation {day}", _sync=True)  # type: ignore[call-arg]
+    delivered: dict[str, str] = {}
+    if new_ids:
+        by_type: dict[str, int] = {}
+        for r in rep.breaks:
+            if r["break_id"] in set(new_ids):
+                by_type[str(r["btype"])] = by_type.get(str(r["btype"]), 0) + 1
+        alert = alerts.Alert(
+            title=f"recon {day}: {len(new_ids)} new break(s)",
+            body=", ".join(f"{t} {n}" for t, n in sorted(by_type.items())) + f"; report {paths['html']}",
+            date=day.isoformat(), new_breaks=len(new_ids), open_breaks=len(open_rows), by_type=by_type,
+            report=str(paths["html"]),
+        )
+        delivered = alerts.send(alert, settings)
+        create_markdown_artifact(key="recon-alert", markdown=f"# {alert.title}\n\n{alert.body}\n",
+                                 description="New reconciliation breaks", _sync=True)  # type: ignore[call-arg]
+    logger.info("recon %s: %d found, %d new, %d open; report %s", day, len(result.breaks), len(new_ids),
+                len(open_rows), paths["html"])
+    return {"date": day.isoformat(), "status": "breaks" if open_rows else "clean", "new_breaks": new_ids,
+            "open_breaks": len(open_rows), "found": len(result.breaks), "resolved": len(result.resolutions),
+            "report": str(paths["html"]), "csv": str(paths["csv"]), "alert": delivered}

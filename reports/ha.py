@@ -1,0 +1,103 @@
+"""HA drill report: JSON + HTML (with an inline SVG timeline) under COLO_OPS_HOME/reports/<date>/ha/.
+
+Pure writer from drill data to files (no Prefect, no ZeroMQ). Deterministic for the same input: the
+charts come from reports.svg, keys are sorted, no wall clock is read here. A drill is evidence (design
+principle 7): the report lists every split-brain refusal the audit log holds, with who asked and where.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from reports.svg import bar_chart
+
+GOALS_MS = {"accept_ms": 1000.0, "gap_free_ms": 2000.0}  # issue 7: standby accepts <= 1 s, gap-free <= 2 s
+
+
+def report_doc(date: str, drills: Sequence[dict[str, Any]], *, summary: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON document: one entry per drill plus a summary (pass/fail, split-brain refusals)."""
+    refusals = [r for d in drills for r in d.get("refusals", [])]
+    return {
+        "date": date,
+        "passed": all(d.get("ok") for d in drills),
+        "drills": list(drills),
+        "goals_ms": GOALS_MS,
+        "split_brain_refusals": refusals,
+        "summary": summary or {},
+    }
+
+
+def _metric(d: dict[str, Any], key: str) -> float:
+    v = d.get("metrics", {}).get(key)
+    return float(v) if isinstance(v, int | float) else 0.0
+
+
+def _timeline_svg(d: dict[str, Any]) -> str:
+    """One drill's timeline: a bar per event at its ms offset from the fault."""
+    events = d.get("timeline") or []
+    if not events:
+        return ""
+    labels = [f"{i + 1}" for i in range(len(events))]
+    return bar_chart(labels, {"ms after the fault": [max(0.0, float(t)) for t, _ in events]},
+                     title=f"{d['scenario']}: timeline (ms after the fault)", height=180)
+
+
+def render_html(doc: dict[str, Any]) -> str:
+    drills = doc["drills"]
+    names = [f"{i + 1}. {d['scenario']}" for i, d in enumerate(drills)]
+    chart = bar_chart(names, {k: [_metric(d, k) for d in drills] for k in ("detect_ms", "accept_ms", "gap_free_ms")},
+                      title="Failover timings per drill (ms after the fault)", width=max(640, 90 * len(drills)))
+    rows = []
+    for i, d in enumerate(drills):
+        m = d.get("metrics", {})
+        stream = d.get("checks", {}).get("stream", {})
+        rows.append("<tr>" + "".join(f"<td>{escape(str(x))}</td>" for x in (
+            i + 1, d["scenario"], "PASS" if d.get("ok") else "FAIL", m.get("detect_ms"), m.get("accept_ms"),
+            m.get("gap_free_ms"), stream.get("journal_events"), stream.get("lost"), stream.get("duplicated"),
+            "; ".join(d.get("failures", [])))) + "</tr>")
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>HA drill {escape(doc['date'])}</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}</style></head><body>",
+        f"<h1>HA drill — {escape(doc['date'])}: {'PASS' if doc['passed'] else 'FAIL'}</h1>",
+        f"<p>Goals: standby accepts commands within {GOALS_MS['accept_ms']:.0f} ms of the fault; journal "
+        f"gap-free within {GOALS_MS['gap_free_ms']:.0f} ms.</p>",
+        chart,
+        "<h2>Drills</h2><table><tr><th>#</th><th>scenario</th><th>result</th><th>detect ms</th>"
+        "<th>accept ms</th><th>gap-free ms</th><th>journal events</th><th>lost</th><th>duplicated</th>"
+        "<th>failures</th></tr>", *rows, "</table>",
+    ]
+    if doc.get("summary"):
+        parts.append("<h2>Summary</h2><pre>" + escape(json.dumps(doc["summary"], indent=2, sort_keys=True)) + "</pre>")
+    parts.append("<h2>Split-brain refusals (from the control audit log)</h2>")
+    if doc["split_brain_refusals"]:
+        parts.append("<table><tr><th>utc</th><th>operator</th><th>identity</th><th>command</th><th>endpoint</th>"
+                     "<th>code</th><th>message</th></tr>")
+        for r in doc["split_brain_refusals"]:
+            parts.append("<tr>" + "".join(f"<td>{escape(str(r.get(k)))}</td>" for k in (
+                "utc", "operator", "identity", "command", "endpoint", "code", "message")) + "</tr>")
+        parts.append("</table>")
+    else:
+        parts.append("<p>None.</p>")
+    parts.append("<h2>Timelines</h2>")
+    for d in drills:
+        parts.append(f"<h3>{escape(d['scenario'])}</h3>")
+        parts.append(_timeline_svg(d))
+        parts.append("<ol>" + "".join(f"<li>{float(t):.1f} ms — {escape(str(label))}</li>"
+                                      for t, label in d.get("timeline", [])) + "</ol>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def write_report(doc: dict[str, Any], reports_dir: Path, stem: str = "ha-drill") -> tuple[Path, Path]:
+    """Write <reports_dir>/<stem>.json and .html (reports_dir is COLO_OPS_HOME/reports/<date>/ha)."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    jpath, hpath = reports_dir / f"{stem}.json", reports_dir / f"{stem}.html"
+    jpath.write_text(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
+    hpath.write_text(render_html(doc))
+    return jpath, hpath

@@ -1,0 +1,139 @@
+"""The reconciliation report for one business date: HTML (summary, breaks by type and age, a chart of break
+counts over recent days) and a CSV of the breaks, under reports/<date>/recon/.
+
+Pure: a `ReconReport` in, bytes out; the same input gives the same bytes (no "generated at" stamps, rows in a
+fixed order), so a re-run of a date rewrites identical files. Gathering the data lives in flows/recon_flow.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from reports.svg import bar_chart
+
+CSV_COLUMNS = (
+    "break_id", "btype", "status", "first_seen", "age_days", "account", "symbol", "cusip", "exec_id",
+    "internal_qty", "clearing_qty", "core_qty", "internal_price", "clearing_price", "detail", "resolution",
+    "resolved_on", "signoff_by", "signoff_at", "signoff_note",
+)
+AGE_BUCKETS = (("0", 0, 0), ("1", 1, 1), ("2-5", 2, 5), (">5", 6, 10**9))
+OPEN = ("OPEN", "CARRIED")
+
+
+@dataclass
+class ReconReport:
+    date: str
+    stats: dict[str, int]
+    breaks: list[dict[str, Any]]  # CSV_COLUMNS keys: open as of `date`, plus those closed on `date`
+    history: list[tuple[str, int, int]] = field(default_factory=list)  # (date, open at end of run, first seen)
+    sources: dict[str, str] = field(default_factory=dict)  # name -> what was read (file name / sha256 prefix)
+
+    @property
+    def open_breaks(self) -> list[dict[str, Any]]:
+        return [b for b in self.breaks if b["status"] in OPEN]
+
+
+def _sorted(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda b: (str(b["btype"]), str(b["first_seen"]), str(b["break_id"])))
+
+
+def _cell(v: Any) -> str:
+    return "" if v is None else str(v)
+
+
+def render_csv(report: ReconReport) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for b in _sorted(report.breaks):
+        w.writerow([_cell(b.get(c)) for c in CSV_COLUMNS])
+    return buf.getvalue().encode("utf-8")
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str = "none") -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{escape(_cell(c))}</td>" for c in r) + "</tr>" for r in rows)
+    if not body:
+        body = f'<tr><td colspan="{len(headers)}">{escape(empty)}</td></tr>'
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def by_type_and_age(breaks: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
+    """Open breaks per type, counted in AGE_BUCKETS (business days)."""
+    out: dict[str, list[int]] = {}
+    for b in breaks:
+        if b["status"] not in OPEN:
+            continue
+        counts = out.setdefault(str(b["btype"]), [0] * len(AGE_BUCKETS))
+        age = int(b["age_days"] or 0)
+        for i, (_, lo, hi) in enumerate(AGE_BUCKETS):
+            if lo <= age <= hi:
+                counts[i] += 1
+    return dict(sorted(out.items()))
+
+
+def render_html(report: ReconReport) -> str:
+    open_rows = _sorted(report.open_breaks)
+    closed = _sorted([b for b in report.breaks if b["status"] not in OPEN])
+    status = "CLEAN" if not open_rows else f"{len(open_rows)} OPEN BREAK(S)"
+    summary = [[k, v] for k, v in sorted(report.stats.items())]
+    ages = by_type_and_age(report.breaks)
+    age_rows = [[t, *c, sum(c)] for t, c in ages.items()]
+    chart = bar_chart(
+        [d[5:] for d, _, _ in report.history],
+        {"open at end of run": [o for _, o, _ in report.history], "first seen that day": [n for _, _, n in
+                                                                                          report.history]},
+        title="Breaks over recent days",
+    ) if report.history else "<p>No earlier runs.</p>"
+    cols = ("break_id", "btype", "status", "first_seen", "age_days", "account", "symbol", "exec_id",
+            "internal_qty", "clearing_qty", "core_qty", "detail")
+    closed_cols = ("break_id", "btype", "status", "first_seen", "account", "symbol", "resolution", "signoff_by",
+                   "signoff_at", "signoff_note")
+    src = [[k, v] for k, v in sorted(report.sources.items())]
+    return "".join([
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">",
+        f"<title>Reconciliation {escape(report.date)}</title>",
+        "<style>body{font-family:sans-serif;margin:24px}table{border-collapse:collapse;margin:8px 0}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px;text-align:left}</style></head><body>",
+        f"<h1>Reconciliation {escape(report.date)}: {escape(status)}</h1>",
+        "<p>Core snapshot vs SOD + journal vs the clearer's EOD files. Break types: docs/recon_breaks.md.</p>",
+        "<h2>Summary</h2>", _table(["figure", "value"], summary),
+        "<h2>Sources</h2>", _table(["source", "read"], src),
+        "<h2>Open breaks by type and age (business days)</h2>",
+        _table(["type", *(b[0] for b in AGE_BUCKETS), "total"], age_rows, "no open breaks"),
+        "<h2>Break counts over recent days</h2>", chart,
+        "<h2>Open breaks</h2>", _table(cols, [[b.get(c) for c in cols] for b in open_rows], "no open breaks"),
+        "<h2>Closed on this date</h2>",
+        _table(closed_cols, [[b.get(c) for c in closed_cols] for b in closed], "none"),
+        "</body></html>\n",
+    ])
+
+
+def write_report(report: ReconReport, out_dir: Path) -> dict[str, Path]:
+    """Write recon.html and breaks.csv into `out_dir` (reports/<date>/recon/); returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"html": out_dir / "recon.html", "csv": out_dir / "breaks.csv"}
+    for key, data in (("html", render_html(report).encode("utf-8")), ("csv", render_csv(report))):
+        tmp = paths[key].with_name(f".{paths[key].name}.part")
+        tmp.write_bytes(data)
+        tmp.replace(paths[key])
+    return paths
+
+
+def markdown_summary(report: ReconReport, new_breaks: int) -> str:
+    """For the Prefect markdown artifact (not written to disk: `new_breaks` depends on the run)."""
+    lines = [f"# Reconciliation {report.date}", "", f"- open breaks: {len(report.open_breaks)}",
+             f"- new in this run: {new_breaks}"]
+    lines += [f"- {k}: {v}" for k, v in sorted(report.stats.items())]
+    ages = by_type_and_age(report.breaks)
+    if ages:
+        lines += ["", "| type | " + " | ".join(b[0] for b in AGE_BUCKETS) + " | total |",
+                  "|---|" + "---|" * (len(AGE_BUCKETS) + 1)]
+        lines += [f"| {t} | " + " | ".join(str(x) for x in c) + f" | {sum(c)} |" for t, c in ages.items()]
+    return "\n".join(lines) + "\n"

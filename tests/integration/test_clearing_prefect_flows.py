@@ -1,0 +1,31 @@
+"""The thin Prefect flows under the real test harness: a non-session ends Completed("not a session"); a
+session day loads from the local twin source (push off) and a re-run skips the already-loaded files."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from hw.clearing_twin import publisher
+from hw.clearing_twin.book import initial_book
+
+
+def test_sod_load_flow_when_holiday_then_completed_not_a_session_and_when_rerun_then_files_skipped(
+    prefect_harness: None, ops_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.sod_load import sod_load
+
+    root = ops_home / "clearing_twin"
+    publisher.publish_sod(root, dt.date(2026, 11, 12), initial_book())
+    monkeypatch.setenv("COLO_OPS_CLEARING_SOURCE", "local")
+    monkeypatch.setenv("COLO_OPS_CLEARING_PUSH", "false")
+
+    holiday = sod_load(date="2026-11-26", return_state=True)
+    first = sod_load(date="2026-11-12")
+    second = sod_load(date="2026-11-12")
+
+    assert holiday.is_completed() and "not a session" in (holiday.message or "")
+    assert [s for _, s, _ in first["files"]] == ["loaded", "loaded"]
+    assert [s for _, s, _ in second["files"]] == ["skipped", "skipped"]

@@ -1,0 +1,141 @@
+"""CoreClient against the real twin core: every command acked, retries applied once, refusals, no ack,
+unknown keys, and the audit log of every attempt."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import zmq.auth
+
+from core_bridge.audit import default_path, read_audit
+from core_bridge.client import CoreClient
+from core_bridge.errors import AuthRefusedError, CommandError, NoAckError, RoleDeniedError
+from core_bridge.protocol import Reply
+from hw.twin.launch import TwinHandle
+
+
+def wait_until(pred: Callable[[], bool], deadline_s: float = 10.0) -> None:
+    end = time.monotonic() + deadline_s
+    done = threading.Event()
+    while not pred():
+        assert time.monotonic() < end, "condition not reached before the deadline"
+        done.wait(0.005)  # poll interval of a bounded wait
+
+
+def client(twin: TwinHandle, identity: str = "operator", **kw: object) -> CoreClient:
+    return CoreClient(twin.endpoints["control"], twin.keys_dir, identity=identity, operator="jdoe",
+                      **kw)  # type: ignore[arg-type]
+
+
+def audit_records(home: Path) -> list[dict]:
+    return read_audit(default_path(home)).records
+
+
+def test_every_command_when_sent_through_the_client_then_acked_with_state_version(twin_core: TwinHandle) -> None:
+    with client(twin_core) as c:
+        v0 = c.status().state_version
+        assert c.hello().result["role"] == "operator"
+        assert c.snapshot().result["limits"]["firm"]
+        mutating: list[Callable[[], Reply]] = [
+            lambda: c.set_kill("symbol", "AAPL", "REDUCE_ONLY", "news"),
+            lambda: c.set_kill("venue", "ARCA", "CANCEL_ONLY", "session flapping"),
+            lambda: c.cancel_all("account", "PROP01", "desk request"),
+            lambda: c.set_limits({"max_order_qty": 5000}, "R. Risk", "tighten", account="PROP01"),
+            lambda: c.set_bp({"PROP01": "1000000.00"}, time.time_ns(), "bp refresh"),
+            lambda: c.set_locates(c.snapshot().result["locates_date"] or "2026-11-20", {"AAPL": 1000}, "locates"),
+            lambda: c.set_restricted(["XOM"], "restricted list"),
+            lambda: c.set_halts({"TSLA": "HALTED"}, 0, "regulatory halt"),
+            lambda: c.set_sod_positions("2026-11-20", {"PROP01": {"AAPL": 100}}, "sod"),
+            lambda: c.submit_orders([{"action": "new", "clordid": 1, "account": "PROP02", "symbol": "MSFT",
+                                      "side": "BUY", "qty": 10, "price": "420.00", "venue": "NSDQ"}]),
+        ]
+        versions = [f().state_version for f in mutating]
+        assert versions == list(range(v0 + 1, v0 + 1 + len(mutating)))
+        status = c.status().result
+        assert status["kill"]["symbol"] == {"AAPL": "REDUCE_ONLY"}
+        assert status["kill"]["venue"] == {"ARCA": "CANCEL_ONLY"}
+        assert c.ha_status().ok
+    with client(twin_core, "admin") as admin:
+        assert admin.ha_promote("drill").ok and admin.ha_demote("drill").ok
+    logged = [r for r in audit_records(twin_core.home) if r["result"] == "ok"]
+    assert len(logged) == len(mutating) + 2  # successful reads are not audited
+    assert all(r["operator"] == "jdoe" and r["state_version"] for r in logged)
+
+
+def test_retry_when_first_attempt_is_unanswered_then_command_applied_once(twin_core: TwinHandle) -> None:
+    with client(twin_core, timeout_ms=150, retries=40) as c:
+        before = c.status().state_version
+        sent = c.sends
+        result: dict[str, object] = {}
+        pid = twin_core.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)  # the core holds the first attempt unread
+        try:
+            worker = threading.Thread(
+                target=lambda: result.update(reply=c.set_kill("firm", None, "HALTED", "retry")))
+            worker.start()
+            wait_until(lambda: c.sends >= sent + 2)  # the first attempt's socket was given up on
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        worker.join(10)
+        reply = result["reply"]
+        assert isinstance(reply, Reply) and reply.ok
+        assert reply.state_version == before + 1
+        assert c.status().state_version == before + 1  # applied exactly once
+    rec = [r for r in audit_records(twin_core.home) if r["command"] == "set_kill"]
+    assert len(rec) == 1 and rec[0]["result"] == "ok" and rec[0]["attempts"] >= 2
+
+
+def test_same_idempotency_key_when_sent_twice_then_second_replays_first(twin_core: TwinHandle) -> None:
+    with client(twin_core) as c:
+        first = c.set_kill("account", "PROP02", "HALTED", "INC-7", idempotency_key="INC-7:kill")
+        again = c.set_kill("account", "PROP02", "HALTED", "INC-7", idempotency_key="INC-7:kill")
+        assert first.id == again.id
+        assert again.state_version == first.state_version == c.status().state_version
+
+
+def test_call_when_core_is_down_then_no_ack_after_every_attempt_and_audited(twin_core: TwinHandle) -> None:
+    twin_core.stop()
+    with client(twin_core, timeout_ms=100, retries=2) as c:
+        with pytest.raises(NoAckError) as err:
+            c.set_kill("firm", None, "HALTED", "core down")
+        assert err.value.attempts == 3 and c.sends == 3
+    (rec,) = audit_records(twin_core.home)
+    assert rec["result"] == "no_ack" and rec["attempts"] == 3 and rec["state_version"] is None
+
+
+def test_monitor_key_when_it_kills_then_role_denied_and_audited_as_refused(twin_core: TwinHandle) -> None:
+    with client(twin_core, "monitor") as c:
+        before = c.status().state_version
+        with pytest.raises(RoleDeniedError) as err:
+            c.set_kill("firm", None, "HALTED", "not allowed")
+        assert err.value.code == "AUTH_ROLE_DENIED"
+        assert c.status().state_version == before
+        assert c.status().result["trading_state"] == "ACTIVE"
+    (rec,) = audit_records(twin_core.home)
+    assert (rec["result"], rec["code"], rec["identity"], rec["role"]) == ("refused", "AUTH_ROLE_DENIED", "monitor",
+                                                                        "monitor")
+
+
+def test_refused_command_when_args_invalid_then_command_error_with_code(twin_core: TwinHandle) -> None:
+    with client(twin_core) as c, pytest.raises(CommandError) as err:
+        c.set_kill("account", "NOT-AN-ACCOUNT-KEY", "HALTED", "bad key")
+    assert err.value.code == "MSG_ARGS_INVALID" and not isinstance(err.value, RoleDeniedError)
+
+
+def test_unknown_key_when_it_calls_then_auth_refused_and_failure_counted(twin_core: TwinHandle) -> None:
+    zmq.auth.create_certificates(str(twin_core.keys_dir / "clients"), "stranger")  # not in roles.json
+    with client(twin_core, "stranger", timeout_ms=2000, retries=3) as c:
+        with pytest.raises(AuthRefusedError) as err:
+            c.status()
+        assert isinstance(err.value, NoAckError)
+        assert c.auth_failures >= 1
+        assert err.value.attempts == 1  # a refused key is not retried: no retry can fix it
+    (rec,) = audit_records(twin_core.home)
+    assert (rec["result"], rec["code"], rec["command"]) == ("no_ack", "AUTH_UNKNOWN_KEY", "status")

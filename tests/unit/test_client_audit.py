@@ -1,0 +1,58 @@
+"""The append-only control audit log: writing, reading with filters, torn lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core_bridge.audit import AuditLog, AuditQuery, AuditRecord, read_audit, utc_text
+
+
+def _rec(command: str, operator: str, ts_ns: int, result: str = "ok") -> AuditRecord:
+    return AuditRecord(operator=operator, identity="operator", role="operator", command=command, scope="firm",
+                       key=None, reason="test", args={"scope": "firm"}, result=result, code="OK",
+                       state_version=7, id=f"id-{ts_ns}", endpoint="tcp://127.0.0.1:1", ts_ns=ts_ns)
+
+
+def test_append_when_records_written_then_read_back_in_order_with_utc(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit" / "control.jsonl")
+    log.append(_rec("set_kill", "jdoe", 1_763_800_000_000_000_000))
+    log.append(_rec("set_limits", "asmith", 1_763_800_001_000_000_000, result="refused"))
+    log.close()
+    got = read_audit(tmp_path / "audit" / "control.jsonl")
+    assert [r["command"] for r in got.records] == ["set_kill", "set_limits"]
+    assert got.records[0]["utc"] == "2025-11-22T08:26:40.000000Z"
+    assert got.records[1]["result"] == "refused"
+    assert got.skipped_lines == []
+
+
+def test_read_when_filters_given_then_only_matching_records(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "a.jsonl")
+    for i, (cmd, op) in enumerate([("set_kill", "jdoe"), ("set_kill", "asmith"), ("cancel_all", "jdoe")]):
+        log.append(_rec(cmd, op, 1_000 + i))
+    log.close()
+    path = tmp_path / "a.jsonl"
+    assert len(read_audit(path, AuditQuery(command="set-kill")).records) == 2
+    assert [r["command"] for r in read_audit(path, AuditQuery(operator="jdoe")).records] == ["set_kill", "cancel_all"]
+    assert [r["ts_ns"] for r in read_audit(path, AuditQuery(since_ns=1_001)).records] == [1_001, 1_002]
+    assert [r["ts_ns"] for r in read_audit(path, AuditQuery(limit=1)).records] == [1_002]
+
+
+def test_read_when_last_line_is_torn_then_it_is_skipped_and_reported(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    log = AuditLog(path)
+    log.append(_rec("set_kill", "jdoe", 5))
+    log.close()
+    with path.open("ab") as fh:
+        fh.write(b'{"command": "set_ki')
+    got = read_audit(path)
+    assert len(got.records) == 1
+    assert got.skipped_lines == [2]
+
+
+def test_read_when_file_absent_then_empty(tmp_path: Path) -> None:
+    got = read_audit(tmp_path / "none.jsonl")
+    assert got.records == [] and got.skipped_lines == []
+
+
+def test_utc_text_when_ns_then_microsecond_iso_with_z() -> None:
+    assert utc_text(1_763_800_000_123_456_789) == "2025-11-22T08:26:40.123456Z"
