@@ -145,6 +145,16 @@ def _load_key(path: Path) -> Any:
     return paramiko.ECDSAKey.from_private_key_file(str(path))
 
 
+def _active_api_url() -> str | None:
+    """The Prefect API this process already talks to: from the environment, or from an active settings
+    context (the tests' harness sets one without touching the environment)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    from prefect.settings import get_current_settings
+
+    return get_current_settings().api.url or None
+
+
 def stop_all(settings: Settings | None = None, *, prefect: bool = True) -> list[str]:
     """Stop every service the demo or `opsctl twin up` started under this home."""
     from flows.prefect_server import stop_server
@@ -325,8 +335,9 @@ def _run_demo(
             if on_step:
                 on_step(s)
 
-    if os.environ.get("PREFECT_API_URL"):  # an existing server (a deployment, or the tests' harness)
-        ui = os.environ["PREFECT_API_URL"].removesuffix("/api")
+    api_url = _active_api_url()
+    if api_url:  # an existing server (a deployment, or the tests' harness)
+        ui = api_url.removesuffix("/api")
     else:
         info = step("prefect server", lambda: ensure_server(settings))
         ui = info.ui_url if info else ""
