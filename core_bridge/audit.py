@@ -1,17 +1,27 @@
 """The control audit log: who sent what to the core, why, and what came back.
 
-Records are evidence (17a-4), so the log is append-only JSON lines, one line per command attempt, each
-line written with a single O_APPEND write and made durable (fdatasync) before the caller sees the outcome.
-Several processes (corectl, flows) may append at once: one `write` of one line per record keeps lines
-whole. The client (`core_bridge.client`) writes it, so every caller is audited the same way.
+Records are evidence (17a-4), so the log is append-only JSON lines, each line written with a single O_APPEND
+write (several processes may append at once: one `write` of one line keeps lines whole).
 
-Cost on the command path: the file descriptor stays open for the writer's life (no open per record) and
-each record is one `os.write` + one `os.fdatasync`. fdatasync, not fsync: it still flushes the data and the
-file size (what a reader needs to find the line), skipping only timestamps. One line per attempt, written
-once the outcome is known (not an "attempt" line before sending and a "result" line after): a second line
-would either need its own flush on the command path or would add nothing a crash could not lose, and one
-record per attempt is what `corectl audit` and its readers expect. The core keeps its own durable record of
-every applied command (its state log and event journal), which covers the window between send and audit.
+A mutating command leaves two lines, joined by its idempotency id:
+- a **sent** line (who, which key, what, why, the id) written and made durable (fdatasync) right after the
+  command goes out, while the core is working on it: the flush overlaps the round trip instead of adding to
+  it, and the who/what/why is on disk before the caller can see an outcome;
+- an **outcome** line (ok, refused, no_ack, bad_reply; the core's code and acked state version) written
+  when the reply is in. It is flushed by the next command's sent line, by a background flush a few
+  milliseconds later (`LAZY_SYNC_S`), or at close, whichever comes first: it is on disk within that window,
+  not before the caller returns. A host crash inside the window leaves the sent line without its outcome;
+  readers then show the attempt as `unrecorded`, and the core's own durable record of the id (its state
+  log, and the replay of the original ack when the same id is sent again) says what it applied.
+Reads that fail, and commands that never left (no socket), leave a single outcome line flushed before the
+caller returns; successful reads are not audited.
+
+Readers (`read_audit`, `corectl audit`) show one record per attempt: the outcome line merged over its sent
+line, in the order the attempts were sent.
+
+Cost on the command path: the file descriptor stays open for the writer's life (no open per record);
+fdatasync, not fsync: it still flushes the data and the file size (what a reader needs to find the line),
+skipping only timestamps.
 
 Location: `COLO_OPS_HOME/audit/control.jsonl` (`default_path()`).
 
@@ -22,6 +32,7 @@ rather than refusing to show the rest.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
@@ -31,6 +42,9 @@ from typing import Any
 import orjson
 
 AUDIT_FILE = Path("audit") / "control.jsonl"
+LAZY_SYNC_S = 0.002  # how long an outcome line may wait for a flush that another write would make anyway
+SENT = "sent"  # the phase of a line written when the command went out; outcome lines carry "outcome"
+UNRECORDED = "unrecorded"  # a sent line whose outcome line never reached the disk
 
 
 def default_path(home: Path | None = None) -> Path:
@@ -65,6 +79,7 @@ class AuditRecord:
     attempts: int | None = None
     elapsed_ms: float | None = None
     message: str = ""
+    phase: str = "outcome"  # SENT for the line written as the command went out
     ts_ns: int = field(default_factory=time.time_ns)
 
     def to_json(self) -> bytes:
@@ -77,11 +92,17 @@ _RECORD_FIELDS = tuple(f.name for f in fields(AuditRecord))
 
 
 class AuditLog:
-    """Append-only writer; keeps the file open (O_APPEND) so each record costs one write + one fdatasync."""
+    """Append-only writer; keeps the file open (O_APPEND) so each record costs one write (+ one fdatasync)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._fd: int | None = None
+        self._lock = threading.Lock()  # guards the generation counters, not the (atomic) writes
+        self._written = 0  # generation of the last line written
+        self._synced = 0  # generation known to be on disk
+        self._wake: threading.Event | None = None
+        self._flusher: threading.Thread | None = None
+        self._closing = False
 
     def _open(self) -> int:
         if self._fd is None:
@@ -89,18 +110,72 @@ class AuditLog:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         return self._fd
 
-    def append(self, record: AuditRecord) -> None:
+    def write(self, record: AuditRecord) -> None:
+        """Write one line without waiting for the disk; `sync()` (or the lazy flush) makes it durable."""
         line = record.to_json()
         fd = self._open()
         written = os.write(fd, line)
         if written != len(line):  # a short write on a full disk: say so, never leave it silent
             raise OSError(f"audit log short write ({written} of {len(line)} bytes) to {self.path}")
+        with self._lock:
+            self._written += 1
+
+    def sync(self) -> None:
+        """Make every line written so far durable."""
+        with self._lock:
+            upto = self._written
+            if upto <= self._synced or self._fd is None:
+                return
+            fd = self._fd
         os.fdatasync(fd)
+        with self._lock:
+            self._synced = max(self._synced, upto)
+
+    def pending_lines(self) -> int:
+        """Lines written but not yet known to be on disk."""
+        with self._lock:
+            return self._written - self._synced
+
+    def append(self, record: AuditRecord) -> None:
+        """Write one line and make it durable before returning."""
+        self.write(record)
+        self.sync()
+
+    def append_lazy(self, record: AuditRecord) -> None:
+        """Write one line; it becomes durable within LAZY_SYNC_S (or sooner, by the next sync)."""
+        self.write(record)
+        if self._flusher is None:
+            self._wake = threading.Event()
+            self._flusher = threading.Thread(target=self._flush_loop, name="audit-flush", daemon=True)
+            self._flusher.start()
+        assert self._wake is not None
+        self._wake.set()
+
+    def _flush_loop(self) -> None:
+        assert self._wake is not None
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._closing:
+                return
+            # A pause, not a poll: a command sent meanwhile flushes this line with its own sent line.
+            time.sleep(LAZY_SYNC_S)
+            try:
+                self.sync()
+            except OSError:  # the fd was closed under us at close(), which syncs itself
+                return
 
     def close(self) -> None:
         if self._fd is not None:
+            self.sync()
+            self._closing = True
+            if self._flusher is not None and self._wake is not None:
+                self._wake.set()
+                self._flusher.join()
+                self._flusher = None
             os.close(self._fd)
             self._fd = None
+            self._closing = False
 
 
 @dataclass
@@ -135,14 +210,37 @@ def iter_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
 
 
 def read_audit(path: Path, query: AuditQuery | None = None) -> AuditRead:
-    """Records matching the query, oldest first."""
+    """One record per attempt (an outcome line merged over its sent line), oldest first."""
     q = query or AuditQuery()
-    records: list[dict[str, Any]] = []
+    merged: dict[str, dict[str, Any]] = {}  # id -> record, in the order the attempts were first seen
+    pending: dict[str, str] = {}  # id -> key of its latest sent line still waiting for an outcome line
+    anonymous: list[tuple[int, dict[str, Any]]] = []  # lines without an id (never expected; kept, not lost)
     skipped: list[int] = []
     for n, obj in iter_lines(path):
         if obj is None:
             skipped.append(n)
             continue
+        rid = obj.get("id")
+        if not isinstance(rid, str) or not rid:
+            anonymous.append((len(merged), obj))
+            continue
+        if obj.get("phase") == SENT:
+            key = rid if rid not in merged else f"{rid}#{n}"  # the same id sent again: its own attempt
+            merged[key] = obj | {"result": UNRECORDED}
+            pending[rid] = key
+            continue
+        if rid in pending:
+            key = pending.pop(rid)
+            # The attempt's time is when it was sent; the outcome line adds how long the reply took.
+            sent = merged[key]
+            merged[key] = obj | {"ts_ns": sent.get("ts_ns"), "utc": sent.get("utc")}
+        else:
+            merged[rid if rid not in merged else f"{rid}#{n}"] = obj
+    ordered = list(merged.values())
+    for pos, obj in reversed(anonymous):
+        ordered.insert(pos, obj)
+    records: list[dict[str, Any]] = []
+    for obj in ordered:
         if q.since_ns is not None and int(obj.get("ts_ns") or 0) < q.since_ns:
             continue
         if q.command is not None and obj.get("command") != q.command.replace("-", "_"):

@@ -29,7 +29,7 @@ import os
 import struct
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from typing import Any
 import orjson
 import zmq
 
-from core_bridge.audit import AuditLog, AuditRecord, default_path
+from core_bridge.audit import SENT, AuditLog, AuditRecord, default_path
 from core_bridge.errors import (
     AuthRefusedError,
     CommandError,
@@ -280,9 +280,15 @@ class CoreClient:
             }
         )
         t0 = time.perf_counter()
+        after_send: Callable[[], None] | None = None
+        if self.audit is not None and command in MUTATING:
+            # Write-ahead: the sent line is written before the command leaves and flushed while the core
+            # works on it (the flush overlaps the round trip); the outcome line follows (core_bridge.audit).
+            self.audit.write(self._record(command, body, reason, req_id, None, None, t0, phase=SENT))
+            after_send = self.audit.sync
         outcome: _Outcome | None = None
         try:
-            outcome = self._exchange(command, req_id, frame)
+            outcome = self._exchange(command, req_id, frame, after_send)
         except (NoAckError, ProtocolError) as exc:
             self._audit(command, body, reason, req_id, None, exc, t0)
             raise
@@ -296,7 +302,9 @@ class CoreClient:
         self._audit(command, body, reason, req_id, outcome, err, t0)
         raise err
 
-    def _exchange(self, command: Command, req_id: str, frame: bytes) -> _Outcome:
+    def _exchange(self, command: Command, req_id: str, frame: bytes,
+                  after_send: Callable[[], None] | None = None) -> _Outcome:
+        """Send (and re-send) until a reply; `after_send` runs once, after the first send, while the core works."""
         attempts = 0
         start = time.monotonic()
         budget_end = start + self.timeout_ms * (self.retries + 1) / 1000
@@ -312,6 +320,9 @@ class CoreClient:
                 sock = self._open_socket(endpoint)
             sock.send(frame)
             self.sends += 1
+            if after_send is not None:
+                after_send()
+                after_send = None
             reply = self._await_reply(req_id, endpoint, command)
             if reply is not None:
                 if reply.code not in FOLLOW_CODES or len(self.endpoints) == 1:
@@ -375,8 +386,28 @@ class CoreClient:
         # Successful reads change nothing and `watch` polls them every second: only failures are kept.
         if command not in MUTATING and error is None:
             return
+        record = self._record(command, args, reason, req_id, outcome, error, t0)
+        if command in MUTATING:
+            self.audit.append_lazy(record)  # its sent line is already durable
+        else:
+            self.audit.append(record)
+
+    def _record(
+        self,
+        command: Command,
+        args: dict[str, Any],
+        reason: str,
+        req_id: str,
+        outcome: _Outcome | None,
+        error: Exception | None,
+        t0: float,
+        *,
+        phase: str = "outcome",
+    ) -> AuditRecord:
         reply = outcome.reply if outcome else None
-        if error is None:
+        if phase == SENT:
+            result = SENT
+        elif error is None:
             result = "ok"
         elif isinstance(error, NoAckError):
             result = "no_ack"
@@ -384,25 +415,24 @@ class CoreClient:
             result = "bad_reply"
         else:
             result = "refused"
-        self.audit.append(
-            AuditRecord(
-                operator=self.operator,
-                identity=self.identity,
-                role=self.role_name(),
-                command=command.value,
-                scope=args.get("scope"),
-                key=args.get("key") if "scope" in args else args.get("account"),
-                reason=reason,
-                args=audit_args(args),
-                result=result,
-                code=reply.code if reply else ("AUTH_UNKNOWN_KEY" if isinstance(error, AuthRefusedError) else None),
-                state_version=reply.state_version if reply else None,
-                id=req_id,
-                endpoint=outcome.endpoint if outcome else getattr(error, "endpoint", self._endpoint()),
-                attempts=outcome.attempts if outcome else getattr(error, "attempts", None),
-                elapsed_ms=round((time.perf_counter() - t0) * 1000, 3),
-                message=(reply.message if reply and reply.message else str(error) if error else ""),
-            )
+        return AuditRecord(
+            operator=self.operator,
+            identity=self.identity,
+            role=self.role_name(),
+            command=command.value,
+            scope=args.get("scope"),
+            key=args.get("key") if "scope" in args else args.get("account"),
+            reason=reason,
+            args=audit_args(args),
+            result=result,
+            code=reply.code if reply else ("AUTH_UNKNOWN_KEY" if isinstance(error, AuthRefusedError) else None),
+            state_version=reply.state_version if reply else None,
+            id=req_id,
+            endpoint=outcome.endpoint if outcome else getattr(error, "endpoint", self._endpoint()),
+            attempts=outcome.attempts if outcome else getattr(error, "attempts", None),
+            elapsed_ms=None if phase == SENT else round((time.perf_counter() - t0) * 1000, 3),
+            message=(reply.message if reply and reply.message else str(error) if error else ""),
+            phase=phase,
         )
 
     def role_name(self) -> str | None:

@@ -24,8 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from core_bridge.audit import read_audit
 from core_bridge.errors import BridgeError
 from flows.ha import checks
 from flows.ha.rig import POLL_S, DrillRig, Timeline
@@ -143,16 +142,8 @@ def final_checks(rig: DrillRig, res: DrillResult, *, upto_takeover: bool = True)
 def split_brain_refusals(audit_path: Path) -> list[dict[str, Any]]:
     """The audit log's HA_SPLIT_BRAIN refusals (who asked what, where, when)."""
     out = []
-    try:
-        lines = audit_path.read_bytes().splitlines()
-    except OSError:
-        return []
-    for raw in lines:
-        try:
-            rec = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(rec, dict) and rec.get("code") == "HA_SPLIT_BRAIN":
+    for rec in read_audit(audit_path).records:
+        if rec.get("code") == "HA_SPLIT_BRAIN":
             out.append({k: rec.get(k) for k in ("utc", "operator", "identity", "command", "endpoint", "code",
                                                "message")})
     return out

@@ -359,7 +359,8 @@ class CoreEngine:
         st.state_version += 1
         reply = Reply(req.id, True, "OK", st.state_version, result)
         st.remember(req.id, req.cmd.value, {"id": reply.id, "ok": True, "code": "OK",
-                                             "state_version": reply.state_version, "result": result})
+                                             "state_version": reply.state_version, "result": result},
+                    req.operator, req.reason)
         self.sync_positions()
         self.persist()
         self.on_applied(req, reply)

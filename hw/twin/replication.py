@@ -110,10 +110,10 @@ def apply_state(target: TwinState, msg: dict[str, Any]) -> None:
     for f in dataclasses.fields(TwinState):
         if f.name != "applied":
             setattr(target, f.name, getattr(fresh, f.name))
-    for rid, cmd, reply in msg.get("applied", []):
-        if not isinstance(reply, dict):
+    for entry in msg.get("applied", []):
+        if not isinstance(entry, list) or len(entry) not in (3, 5) or not isinstance(entry[2], dict):
             raise ValueError("replicated applied entry has no reply object")
-        target.remember(str(rid), str(cmd), reply)
+        target.remember(str(entry[0]), str(entry[1]), entry[2], *(str(x) for x in entry[3:]))
 
 
 class PeerLink:

@@ -10,7 +10,8 @@ On disk, in the twin's state directory: a snapshot `state.json` plus a state-del
 Snapshot format (`encode_state`)::
 
     colo-ops-twin-state v2 crc32=<8 hex digits of the body's CRC-32>\\n
-    <body: JSON object, control state with sorted keys, "log_id", then "applied": [[id, cmd, reply], ...]>
+    <body: JSON object, control state with sorted keys, "log_id", then "applied":
+     [[id, cmd, reply, operator, reason], ...]>   (entries of 3, without operator and reason, also read)
 
 The applied-id list is kept pre-encoded (one JSON fragment per id) so that a snapshot costs a join, not a
 re-encode of the whole list; CRC-32 detects torn or damaged files (this is integrity against accidents, not
@@ -162,8 +163,11 @@ class TwinState:
         if not self._journal_lost:
             self._journal.append(op)
 
-    def remember(self, request_id: str, cmd: str, reply: dict[str, Any]) -> None:
-        entry = orjson.dumps([request_id, cmd, reply])
+    def remember(self, request_id: str, cmd: str, reply: dict[str, Any], operator: str = "",
+                 reason: str = "") -> None:
+        """Keep an applied command's reply for idempotent replays, with who sent it and why: this entry is made
+        durable before the reply goes out, so the core holds its own record of every applied command."""
+        entry = orjson.dumps([request_id, cmd, reply, operator, reason])
         self.applied[request_id] = entry
         self.applied.move_to_end(request_id)
         while len(self.applied) > APPLIED_IDS_MAX:
@@ -177,8 +181,8 @@ class TwinState:
             return None
         self.applied.move_to_end(request_id)
         self._note(orjson.dumps(request_id))
-        _, cmd, reply = orjson.loads(raw)
-        return cmd, reply
+        entry = orjson.loads(raw)
+        return entry[1], entry[2]
 
     def kill_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"firm": self.kill_firm.name}
@@ -238,10 +242,10 @@ class TwinState:
             st.positions = {str(a): {str(s): int(q) for s, q in p.items()} for a, p in obj["positions"].items()}
             st.sod_date = obj["sod_date"]
             st.accounts = [str(a) for a in obj["accounts"]]
-            for rid, cmd, reply in obj["applied"]:
-                if not isinstance(rid, str) or not isinstance(cmd, str) or not isinstance(reply, dict):
+            for entry in obj["applied"]:
+                if not _applied_entry(entry):
                     raise TwinStateError("state field 'applied' has an invalid entry")
-                st.applied[rid] = orjson.dumps([rid, cmd, reply])
+                st.applied[entry[0]] = orjson.dumps(entry)
         except TwinStateError:
             raise
         except (KeyError, TypeError, ValueError, InvalidOperation, AttributeError) as exc:
@@ -335,6 +339,13 @@ class _LogStore:
 
 
 _STORES: OrderedDict[str, _LogStore] = OrderedDict()
+
+
+def _applied_entry(entry: Any) -> bool:
+    """[id, cmd, reply] (older states) or [id, cmd, reply, operator, reason]."""
+    return (isinstance(entry, list) and len(entry) in (3, 5) and isinstance(entry[0], str)
+            and isinstance(entry[1], str) and isinstance(entry[2], dict)
+            and all(isinstance(x, str) for x in entry[3:]))
 
 
 def _encode_fields(state: TwinState) -> dict[str, bytes]:
@@ -446,7 +457,7 @@ def _replay(obj: dict[str, Any], records: list[bytes], path: Path) -> None:
     if not isinstance(raw_applied, list):
         raise TwinStateError(f"{path.parent / STATE_FILE}: state field 'applied' is not a list")
     for entry in raw_applied:
-        if not isinstance(entry, list) or len(entry) != 3 or not isinstance(entry[0], str):
+        if not _applied_entry(entry):
             raise TwinStateError(f"{path.parent / STATE_FILE}: state field 'applied' has an invalid entry")
         applied[entry[0]] = entry
     for n, payload in enumerate(records, 1):
@@ -460,7 +471,7 @@ def _replay(obj: dict[str, Any], records: list[bytes], path: Path) -> None:
                 if isinstance(op, str):
                     if op in applied:
                         applied.move_to_end(op)
-                elif isinstance(op, list) and len(op) == 3 and isinstance(op[0], str):
+                elif _applied_entry(op):
                     applied[op[0]] = op
                     applied.move_to_end(op[0])
                     while len(applied) > APPLIED_IDS_MAX:

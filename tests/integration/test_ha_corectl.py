@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from core_bridge.audit import read_audit
 from hw.twin.launch import TwinPair, start_pair
 
 CORECTL = str(Path(sys.executable).with_name("corectl"))
@@ -40,7 +41,7 @@ def corectl(p: TwinPair, home: Path, *args: str) -> tuple[int, Any, str]:
 
 
 def _audit(home: Path) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in (home / "audit" / "control.jsonl").read_text().splitlines()]
+    return read_audit(home / "audit" / "control.jsonl").records
 
 
 def test_ha_status_when_pair_up_then_both_nodes_and_the_active_one(pair: TwinPair, tmp_path: Path) -> None:

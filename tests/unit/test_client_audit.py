@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core_bridge.audit import AuditLog, AuditQuery, AuditRecord, read_audit, utc_text
+from core_bridge.audit import SENT, UNRECORDED, AuditLog, AuditQuery, AuditRecord, read_audit, utc_text
+from tests.polling import wait_for
 
 
 def _rec(command: str, operator: str, ts_ns: int, result: str = "ok") -> AuditRecord:
@@ -56,3 +57,61 @@ def test_read_when_file_absent_then_empty(tmp_path: Path) -> None:
 
 def test_utc_text_when_ns_then_microsecond_iso_with_z() -> None:
     assert utc_text(1_763_800_000_123_456_789) == "2025-11-22T08:26:40.123456Z"
+
+
+def _sent(command: str, ts_ns: int, rid: str) -> AuditRecord:
+    return AuditRecord(operator="jdoe", identity="operator", role="operator", command=command, scope="firm",
+                       key=None, reason="halt", args={"scope": "firm"}, result=SENT, code=None, state_version=None,
+                       id=rid, endpoint="tcp://127.0.0.1:1", phase=SENT, ts_ns=ts_ns)
+
+
+def _outcome(command: str, ts_ns: int, rid: str, result: str = "ok") -> AuditRecord:
+    return AuditRecord(operator="jdoe", identity="operator", role="operator", command=command, scope="firm",
+                       key=None, reason="halt", args={"scope": "firm"}, result=result, code="OK", state_version=9,
+                       id=rid, endpoint="tcp://127.0.0.1:1", elapsed_ms=0.6, ts_ns=ts_ns)
+
+
+def test_read_when_sent_and_outcome_lines_then_one_record_per_attempt_at_the_send_time(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    log = AuditLog(path)
+    log.append(_sent("set_kill", 10, "a"))
+    log.append(_sent("cancel_all", 11, "b"))  # interleaved with another process's command
+    log.append(_outcome("set_kill", 12, "a"))
+    log.append(_outcome("cancel_all", 13, "b", result="refused"))
+    log.close()
+    got = read_audit(path).records
+    assert [(r["id"], r["result"], r["ts_ns"], r["state_version"]) for r in got] == [("a", "ok", 10, 9),
+                                                                                     ("b", "refused", 11, 9)]
+    assert len(path.read_bytes().splitlines()) == 4
+
+
+def test_read_when_outcome_line_missing_then_attempt_shown_unrecorded(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    log = AuditLog(path)
+    log.append(_sent("set_kill", 10, "a"))
+    log.close()
+    (rec,) = read_audit(path).records
+    assert rec["result"] == UNRECORDED and rec["operator"] == "jdoe" and rec["reason"] == "halt"
+
+
+def test_read_when_same_id_sent_twice_then_two_attempts(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    log = AuditLog(path)
+    for ts in (10, 20):
+        log.append(_sent("set_kill", ts, "same"))
+        log.append(_outcome("set_kill", ts + 1, "same"))
+    log.append(_sent("set_kill", 30, "same"))  # a third attempt whose outcome never reached the disk
+    log.close()
+    got = read_audit(path).records
+    assert [(r["ts_ns"], r["result"]) for r in got] == [(10, "ok"), (20, "ok"), (30, UNRECORDED)]
+
+
+def test_append_lazy_when_no_further_write_then_background_flush_makes_it_durable(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "a.jsonl")
+    log.append_lazy(_outcome("set_kill", 10, "a"))
+    assert log.pending_lines() <= 1
+    wait_for(lambda: log.pending_lines() == 0, timeout=5, what="the lazy flush")
+    log.append_lazy(_outcome("set_kill", 11, "b"))
+    log.close()  # close flushes whatever is left, then stops the flusher
+    assert log.pending_lines() == 0
+    assert [r["id"] for r in read_audit(tmp_path / "a.jsonl").records] == ["a", "b"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 
 from core_bridge.protocol import KillLevel, KillScope
@@ -107,3 +108,24 @@ def test_settings_ports_when_standby_then_hundred_above_primary(monkeypatch: pyt
     monkeypatch.setenv("COLO_OPS_CORE_PRIMARY_PORT_BASE", "18001")
     assert settings_ports("primary") == {"control": 18001, "telemetry": 18002, "dropcopy": 18003, "rewind": 18004}
     assert settings_ports("standby")["control"] == 17101
+
+
+def test_applied_command_when_saved_via_log_and_snapshot_then_who_and_why_kept(tmp_path: Path) -> None:
+    st = sample()
+    save_state(tmp_path, st)  # snapshot
+    st.remember("req-2", "set_kill", {"id": "req-2", "ok": True, "code": "OK", "state_version": 18, "result": {}},
+                "jdoe", "runaway algo on PROP02")
+    save_state(tmp_path, st)  # a log record over the snapshot
+    back = load_state(tmp_path)
+    assert orjson.loads(back.applied["req-2"])[3:] == ["jdoe", "runaway algo on PROP02"]
+    assert back.applied_reply("req-2") == ("set_kill", {"id": "req-2", "ok": True, "code": "OK",
+                                                        "state_version": 18, "result": {}})
+
+
+def test_decode_when_applied_entries_have_no_operator_then_still_read() -> None:
+    st = sample()
+    old = orjson.dumps(["req-9", "set_bp", {"id": "req-9", "ok": True, "code": "OK", "state_version": 3,
+                                            "result": {}}])
+    st.applied["req-9"] = old  # as written before entries carried operator and reason
+    back = decode_state(encode_state(st))
+    assert back.applied_reply("req-9") == ("set_bp", orjson.loads(old)[2])
