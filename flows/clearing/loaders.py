@@ -3,6 +3,11 @@
 Positions go in bulk: PostgreSQL binary `COPY` built by numpy through the session's own psycopg connection
 (same transaction, ~1.8 M rows/s), SQLite `executemany` on the raw DB-API cursor. A newer file for the same
 date replaces that date's rows (a clearer's corrected file); the same file twice never gets here (ingested_files).
+
+On PostgreSQL `sod_positions` is partitioned by business date (migration 0002) and a day is loaded as a whole
+partition: COPY into a standalone table (no indexes, no foreign key, a CHECK on the date), then ATTACH it.
+The server then builds the partition's indexes in bulk and checks the file_id foreign key with one query,
+instead of an index insert per row per index and an RI trigger per row (~3 s per million rows) during COPY.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from flows.store.models import (
     SodBalance,
     SodPosition,
 )
+from flows.store.partitions import SOD_POSITIONS, is_partitioned, sod_positions_partition
 
 
 def clearing_accounts(session: Session) -> dict[str, str]:
@@ -98,6 +104,31 @@ def _pg_copy(session: Session, table: str, columns: list[str], chunks: Iterable[
             cp.write(chunk)
 
 
+def _pg_replace_day(session: Session, day: dt.date, columns: list[str], chunks: Iterable[bytes] | None) -> None:
+    """Replace `day` in the partitioned sod_positions with the COPY stream `chunks` (None: no rows), in the
+    session's transaction. The COPY goes into a table nobody else can see yet. Locks held from then on until
+    commit: dropping the day's previous partition (a re-run) takes an exclusive lock on sod_positions itself;
+    ATTACH (index builds and the foreign-key check, ~1 s per million rows) takes SHARE UPDATE EXCLUSIVE on
+    sod_positions and an exclusive lock on its DEFAULT partition, so only readers that cannot prune the
+    DEFAULT partition (days without a partition of their own, or no date filter) wait for the load."""
+    part, lit = sod_positions_partition(day), day.isoformat()
+    staging = f"{part}_load"
+    run = session.connection().exec_driver_sql
+    if chunks is not None:
+        # The CHECK is evaluated per row during COPY (cheap) and lets ATTACH skip its scan of the table.
+        run(f"CREATE TABLE {staging} (LIKE {SOD_POSITIONS} INCLUDING DEFAULTS, "
+            f"CONSTRAINT {part}_day CHECK (business_date = DATE '{lit}'))")
+        _pg_copy(session, staging, columns, chunks)
+    run(f"DROP TABLE IF EXISTS {part}")  # the day's previous load, whole
+    run(f"DELETE FROM {SOD_POSITIONS} WHERE business_date = DATE '{lit}'")  # noqa: S608 - rows in the DEFAULT partition
+    if chunks is None:
+        return
+    run(f"ALTER TABLE {staging} RENAME TO {part}")
+    # Clones the parent's indexes (built in bulk) and foreign key (validated by one anti-join) onto the partition.
+    run(f"ALTER TABLE {SOD_POSITIONS} ATTACH PARTITION {part} FOR VALUES IN ('{lit}')")
+    run(f"ALTER TABLE {part} DROP CONSTRAINT {part}_day")  # implied by the partition bound from now on
+
+
 def load_positions(session: Session, pf: PositionsFile, file_row: IngestedFile) -> int:
     amap = clearing_accounts(session)
     acc_u, acc_c = pf.encoded("account")  # the few distinct accounts, a code per row
@@ -108,19 +139,25 @@ def load_positions(session: Session, pf: PositionsFile, file_row: IngestedFile) 
         raise FileRejectedError(pf.path, f"unknown account {acc_names[missing[0]]!r}", line=line, field="account")
     core_u = np.array([amap[a].encode("ascii") for a in acc_names] or [b""])
     bdate = file_row.business_date
-    session.execute(delete(SodPosition).where(SodPosition.business_date == bdate))
     n = len(pf)
-    if n == 0:
-        return 0
-    dialect = session.get_bind().dialect.name
     cols = ["business_date", "account", "cusip", "symbol", "td_qty", "sd_qty", "price", "file_id"]
     raw = pf.raw
-    if dialect == "postgresql":
-        _pg_copy(session, "sod_positions", cols, binary_copy_chunks([
+
+    def pg_chunks() -> Iterator[bytes]:
+        return binary_copy_chunks([
             ("date", np.full(n, (bdate - PG_DATE_EPOCH).days, dtype=np.int32)), ("text", core_u[acc_c]),
             ("text", raw["cusip"]), ("text", raw["symbol"]), ("int8", raw["td_quantity"]),
             ("int8", raw["sd_quantity"]), ("int8", raw["price"]), ("int4", np.full(n, file_row.id, dtype=np.int32)),
-        ]))
+        ])
+
+    if is_partitioned(session.connection(), SOD_POSITIONS):
+        _pg_replace_day(session, bdate, cols, pg_chunks() if n else None)
+        return n
+    session.execute(delete(SodPosition).where(SodPosition.business_date == bdate))
+    if n == 0:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":  # a plain table (revision 0001's shape)
+        _pg_copy(session, SOD_POSITIONS, cols, pg_chunks())
     else:
         def per_row(name: str) -> list[str]:  # decode each distinct value once, then spread by the codes
             u, c = pf.encoded(name)

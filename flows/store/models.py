@@ -180,7 +180,13 @@ class IngestedFile(Base):
 
 
 class SodPosition(Base):
-    """Start-of-day positions from the clearing firm (trade-date and settle-date quantities)."""
+    """Start-of-day positions from the clearing firm (trade-date and settle-date quantities).
+
+    On PostgreSQL the table is LIST-partitioned by business_date, one partition per loaded day plus a DEFAULT
+    one (migration 0002, `flows.store.partitions`), and its primary key is (id, business_date): a partitioned
+    table's key must contain the partition key. The model keeps `id` alone as the key (SQLite's schema, the
+    ORM identity); ids come from one sequence on both back ends.
+    """
 
     __tablename__ = "sod_positions"
     __table_args__ = (UniqueConstraint("business_date", "account", "cusip"),)

@@ -12,6 +12,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from flows.store.models import Base
+from flows.store.partitions import include_name
 from flows.store.types import Money, UTCDateTime
 
 config = context.config
@@ -34,6 +35,7 @@ def _configure(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite ALTERs need table rebuilds
         compare_type=True,
         render_item=render_item,
+        include_name=include_name(connection),  # per-day partitions of sod_positions are data, not schema
     )
 
 
