@@ -111,6 +111,17 @@ def fresh_id(identity: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class _Attempt:
+    """One command as the audit log records it."""
+
+    command: Command
+    args: dict[str, Any]
+    reason: str
+    req_id: str
+    t0: float  # perf_counter at the start, for elapsed_ms
+
+
+@dataclass(frozen=True, slots=True)
 class _Outcome:
     reply: Reply | None
     attempts: int
@@ -279,27 +290,27 @@ class CoreClient:
                 "args": body,
             }
         )
-        t0 = time.perf_counter()
+        att = _Attempt(command, body, reason, req_id, time.perf_counter())
         after_send: Callable[[], None] | None = None
         if self.audit is not None and command in MUTATING:
             # Write-ahead: the sent line is written before the command leaves and flushed while the core
             # works on it (the flush overlaps the round trip); the outcome line follows (core_bridge.audit).
-            self.audit.write(self._record(command, body, reason, req_id, None, None, t0, phase=SENT))
+            self.audit.write(self._record(att, None, None, phase=SENT))
             after_send = self.audit.sync
         outcome: _Outcome | None = None
         try:
             outcome = self._exchange(command, req_id, frame, after_send)
         except (NoAckError, ProtocolError) as exc:
-            self._audit(command, body, reason, req_id, None, exc, t0)
+            self._audit(att, None, exc)
             raise
         reply = outcome.reply
         assert reply is not None
         if reply.ok:
-            self._audit(command, body, reason, req_id, outcome, None, t0)
+            self._audit(att, outcome, None)
             return reply
         err_cls = RoleDeniedError if reply.code == "AUTH_ROLE_DENIED" else CommandError
         err = err_cls(command.value, reply.code, reply.message, reply)
-        self._audit(command, body, reason, req_id, outcome, err, t0)
+        self._audit(att, outcome, err)
         raise err
 
     def _exchange(self, command: Command, req_id: str, frame: bytes,
@@ -371,39 +382,21 @@ class CoreClient:
                     return reply
                 # A reply to some other id cannot be ours; ignore it and keep waiting.
 
-    def _audit(
-        self,
-        command: Command,
-        args: dict[str, Any],
-        reason: str,
-        req_id: str,
-        outcome: _Outcome | None,
-        error: Exception | None,
-        t0: float,
-    ) -> None:
+    def _audit(self, att: _Attempt, outcome: _Outcome | None, error: Exception | None) -> None:
         if self.audit is None:
             return
         # Successful reads change nothing and `watch` polls them every second: only failures are kept.
-        if command not in MUTATING and error is None:
+        if att.command not in MUTATING and error is None:
             return
-        record = self._record(command, args, reason, req_id, outcome, error, t0)
-        if command in MUTATING:
+        record = self._record(att, outcome, error)
+        if att.command in MUTATING:
             self.audit.append_lazy(record)  # its sent line is already durable
         else:
             self.audit.append(record)
 
-    def _record(
-        self,
-        command: Command,
-        args: dict[str, Any],
-        reason: str,
-        req_id: str,
-        outcome: _Outcome | None,
-        error: Exception | None,
-        t0: float,
-        *,
-        phase: str = "outcome",
-    ) -> AuditRecord:
+    def _record(self, att: _Attempt, outcome: _Outcome | None, error: Exception | None, *,
+                phase: str = "outcome") -> AuditRecord:
+        command, args = att.command, att.args
         reply = outcome.reply if outcome else None
         if phase == SENT:
             result = SENT
@@ -422,15 +415,15 @@ class CoreClient:
             command=command.value,
             scope=args.get("scope"),
             key=args.get("key") if "scope" in args else args.get("account"),
-            reason=reason,
+            reason=att.reason,
             args=audit_args(args),
             result=result,
             code=reply.code if reply else ("AUTH_UNKNOWN_KEY" if isinstance(error, AuthRefusedError) else None),
             state_version=reply.state_version if reply else None,
-            id=req_id,
+            id=att.req_id,
             endpoint=outcome.endpoint if outcome else getattr(error, "endpoint", self._endpoint()),
             attempts=outcome.attempts if outcome else getattr(error, "attempts", None),
-            elapsed_ms=None if phase == SENT else round((time.perf_counter() - t0) * 1000, 3),
+            elapsed_ms=None if phase == SENT else round((time.perf_counter() - att.t0) * 1000, 3),
             message=(reply.message if reply and reply.message else str(error) if error else ""),
             phase=phase,
         )

@@ -10,22 +10,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pytest
 import zmq.auth
 
-from core_bridge.audit import default_path, read_audit
+from core_bridge.audit import SENT, UNRECORDED, default_path, read_audit
 from core_bridge.client import CoreClient
 from core_bridge.errors import AuthRefusedError, CommandError, NoAckError, RoleDeniedError
 from core_bridge.protocol import Reply
 from hw.twin.launch import TwinHandle
+from tests.polling import wait_for
 
 
-def wait_until(pred: Callable[[], bool], deadline_s: float = 10.0) -> None:
-    end = time.monotonic() + deadline_s
-    done = threading.Event()
-    while not pred():
-        assert time.monotonic() < end, "condition not reached before the deadline"
-        done.wait(0.005)  # poll interval of a bounded wait
+def wait_until(pred: Callable[[], bool]) -> None:
+    wait_for(pred, timeout=10.0)
 
 
 def client(twin: TwinHandle, identity: str = "operator", **kw: object) -> CoreClient:
@@ -90,6 +88,33 @@ def test_retry_when_first_attempt_is_unanswered_then_command_applied_once(twin_c
         assert c.status().state_version == before + 1  # applied exactly once
     rec = [r for r in audit_records(twin_core.home) if r["command"] == "set_kill"]
     assert len(rec) == 1 and rec[0]["result"] == "ok" and rec[0]["attempts"] >= 2
+
+
+def test_kill_when_core_has_not_replied_yet_then_its_sent_line_is_already_on_disk(twin_core: TwinHandle) -> None:
+    pid = twin_core.pid
+    assert pid is not None
+    result: dict[str, object] = {}
+    with client(twin_core, timeout_ms=10_000, retries=0) as c:
+        os.kill(pid, signal.SIGSTOP)  # the core holds the command unread: no outcome can exist yet
+        try:
+            worker = threading.Thread(
+                target=lambda: result.update(reply=c.set_kill("firm", None, "HALTED", "write-ahead check")))
+            worker.start()
+            wait_until(lambda: bool(audit_records(twin_core.home)))
+            assert c.audit is not None
+            wait_until(lambda: c.audit.pending_lines() == 0)  # type: ignore[union-attr]
+            (pending,) = audit_records(twin_core.home)
+            assert pending["result"] == UNRECORDED and pending["phase"] == SENT
+            assert (pending["operator"], pending["reason"], pending["command"]) == ("jdoe", "write-ahead check",
+                                                                                   "set_kill")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        worker.join(10)
+    assert isinstance(result.get("reply"), Reply)
+    (done,) = audit_records(twin_core.home)
+    assert done["result"] == "ok" and done["id"] == pending["id"] and done["ts_ns"] == pending["ts_ns"]
+    raw = [orjson.loads(x) for x in default_path(twin_core.home).read_bytes().splitlines()]
+    assert [(x["phase"], x["id"]) for x in raw] == [(SENT, done["id"]), ("outcome", done["id"])]
 
 
 def test_same_idempotency_key_when_sent_twice_then_second_replays_first(twin_core: TwinHandle) -> None:
