@@ -25,7 +25,8 @@ def cmd_demo(
     Starts a local Prefect server, the twin core (primary and standby), the capture and the clearing SFTP twin;
     runs sod-load, locates, bp-refresh, preopen-check, a trading session, eod-capture, regsho-report, recon,
     cat, retention, an HA drill and the daily ops report; leaves the Prefect UI up.
-    `opsctl demo --down` stops everything.
+    `opsctl demo --down` stops everything. Run again for the same date, it first moves the earlier run
+    to COLO_OPS_HOME/previous/<UTC stamp>/ (nothing is deleted).
     """
     from flows.demo import stop_all
 
@@ -39,6 +40,7 @@ def cmd_demo(
 
     from flows.dates import parse_date
     from flows.demo import Step, run_demo
+    from flows.errors import DemoHomeError
 
     console = Console(stderr=as_json)
     day = parse_date(date) if date else None
@@ -58,7 +60,11 @@ def cmd_demo(
         def on_orders(n: int) -> None:
             progress.update(orders_task, completed=n, visible=True)
 
-        result = run_demo(day, orders, seed, with_ha=not no_ha, on_step=on_step, on_orders=on_orders)
+        try:
+            result = run_demo(day, orders, seed, with_ha=not no_ha, on_step=on_step, on_orders=on_orders)
+        except DemoHomeError as exc:
+            console.print(f"[red]demo not started:[/red] {exc}")
+            raise typer.Exit(2) from None
     if as_json:
         typer.echo(json.dumps({"date": result.date, "ok": result.ok, "prefect_ui": result.prefect_ui,
                                "reports_dir": result.reports_dir,

@@ -27,6 +27,8 @@ from typing import Any
 from core_bridge.settings import Settings, load_settings
 
 DEMO_STATE = "demo.json"
+DEMO_MARKER = "DEMO_HOME"  # written into a home the demo owns; kept across runs (DEMO_STATE is not)
+PREVIOUS_DIR = "previous"  # earlier demo runs of a home, moved aside whole: <home>/previous/<UTC stamp>/
 
 
 @dataclass
@@ -48,6 +50,35 @@ class DemoResult:
     @property
     def ok(self) -> bool:
         return all(s.state in ("Completed", "skipped") for s in self.steps)
+
+
+def prepare_home(settings: Settings, day: dt.date, *, stamp: str | None = None) -> Path | None:
+    """Make `settings.home` ready for a demo of `day`; return where an earlier demo of that day was moved.
+
+    A day is simulated once per home (its CAT submission is sealed, its journal holds one session). So when
+    this home already holds a demo of `day`, that run is moved aside whole, nothing deleted, into
+    `<home>/previous/<UTC stamp>/`, and the new run starts from an empty home. A home holding that day's
+    reports without the demo's marker is someone's real data: refused, untouched.
+    """
+    home = settings.home
+    home.mkdir(parents=True, exist_ok=True)
+    marker = home / DEMO_MARKER
+    if not settings.reports_dir(day.isoformat()).exists():
+        marker.write_text("this data home belongs to `opsctl demo`\n")
+        return None
+    # Homes from before the marker existed are known by the clearing firm's twin, which only demos run.
+    if not marker.exists() and not (home / "clearing_twin").is_dir():
+        from flows.errors import DemoHomeError
+
+        raise DemoHomeError(f"{home} already holds reports for {day} that no demo wrote; point COLO_OPS_HOME at "
+                            "another directory or pick another --date")
+    stop_all(settings, prefect=True)  # every service of the earlier run has files open under the home
+    dest = home / PREVIOUS_DIR / (stamp or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ"))
+    dest.mkdir(parents=True)
+    for entry in home.iterdir():
+        if entry.name not in (PREVIOUS_DIR, DEMO_MARKER):
+            entry.rename(dest / entry.name)
+    return dest
 
 
 def default_demo_date(now: dt.datetime | None = None) -> dt.date:
@@ -147,9 +178,13 @@ def _load_key(path: Path) -> Any:
 
 def _active_api_url() -> str | None:
     """The Prefect API this process already talks to: from the environment, or from an active settings
-    context (the tests' harness sets one without touching the environment)."""
+    context (the tests' harness sets one without touching the environment). Prefect is not imported here
+    when nothing has imported it yet: its settings are read once at import, and `ensure_server` must set
+    the environment first."""
     if os.environ.get("PREFECT_API_URL"):
         return os.environ["PREFECT_API_URL"]
+    if "prefect" not in sys.modules:
+        return None
     from prefect.settings import get_current_settings
 
     return get_current_settings().api.url or None
@@ -308,9 +343,10 @@ def _run_demo(
 
     settings = load_settings()
     day = date or default_demo_date()
-    settings.run_dir.mkdir(parents=True, exist_ok=True)
     os.environ["COLO_OPS_HOME"] = str(settings.home)
     stop_all(settings, prefect=False)  # a previous demo's services, if any
+    moved = prepare_home(settings, day)
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
 
     steps: list[Step] = []
 
@@ -335,6 +371,10 @@ def _run_demo(
             if on_step:
                 on_step(s)
 
+    if moved is not None:
+        steps.append(Step("earlier demo of this day", "Completed", detail=f"moved to {moved}"))
+        if on_step:
+            on_step(steps[-1])
     api_url = _active_api_url()
     if api_url:  # an existing server (a deployment, or the tests' harness)
         ui = api_url.removesuffix("/api")

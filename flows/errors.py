@@ -30,6 +30,10 @@ class NotASessionError(OpsError):
     pass
 
 
+class DemoHomeError(OpsError):
+    """The data home holds data the demo did not write: it will not move or mix with it."""
+
+
 class SourceError(OpsError):
     """Transport-level failure fetching a source; the only kind flows retry."""
 
