@@ -6,23 +6,27 @@
         h.run("uptime")                   # -> CommandResult(rc, stdout, stderr)
         h.twin_pid()                      # the twin's pid from <twin_home>/run/twin-<node>.json
         h.kill(pid, "KILL")               # kill -9 (a crash); "STOP"/"CONT" freeze/thaw (see below)
+        h.set_link("cr-3f9a1c-pri", up=False)  # ip link set dev … down: cut a trading network link
+        h.proc_state(pid)                 # "S", "R", … "T" (stopped), None when no such process
 
 Live and twin implementations behind one interface (design principle 6): `SshHost` is the live one (a real
 colo host, or in tests and the demo a real OpenSSH sshd on a loopback port, `LocalSshd`); nothing here is
 simulated. Host keys are always verified against the given known_hosts file (an unknown host key is
 rejected, never added).
 
-"Stop its network": iptables/network namespaces are not usable on the machines the drills run on
-(unprivileged containers), so a network loss is injected as `kill -STOP <twin pid>` over SSH: the node stops
-sending heartbeats, replication acks, drop copy and replies at once, like a host cut off the network, and
-`kill -CONT` heals it. What this does not reproduce: a partitioned node that keeps running and serving
-clients on its side of the cut. On heal the frozen node finds its peer active with a newer fencing term and
-steps down without publishing anything (see hw.twin.ha), which is the path a real partition heals by too.
+"Stop its network": where the drill can build a trading network of Linux network namespaces (hw.netns:
+root, iproute2), each twin node runs in its own namespace and the fault is `ip link set dev <the node's
+root-side veth> down` run over SSH on the node's host, `up` to heal. The SSH hosts themselves listen on
+loopback in the root namespace, like a colo host's separate out-of-band management network, so the host is
+still reachable while its trading link is down and the node keeps running, cut off. Where namespaces are
+not available the drill falls back to `kill -STOP <twin pid>` / `kill -CONT` (the node stops heartbeats,
+replication acks, drop copy and replies at once) and says so in its result (`fault_method`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -40,6 +44,7 @@ from hw.errors import HostError
 
 SSHD = "/usr/sbin/sshd"
 SIGNALS = {"KILL": "KILL", "TERM": "TERM", "STOP": "STOP", "CONT": "CONT"}
+_IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
 
 
 @dataclass(frozen=True)
@@ -159,6 +164,37 @@ class SshHost:
         if sig not in SIGNALS or not isinstance(pid, int) or pid <= 1:
             raise HostError(f"{self.host.name}: refusing kill -{sig} {pid}")
         return self.run(f"kill -{SIGNALS[sig]} {pid}")
+
+    def set_link(self, dev: str, *, up: bool) -> CommandResult:
+        """`ip link set dev <dev> up|down` on this host (a network fault or its heal)."""
+        if not _IFNAME.fullmatch(dev):
+            raise HostError(f"{self.host.name}: refusing ip link set on {dev!r}")
+        return self.run(f"ip link set dev {dev} {'up' if up else 'down'}")
+
+    def proc_state(self, pid: int) -> str | None:
+        """The state letter of a process on this host (/proc/<pid>/stat: R running, S sleeping, D disk wait,
+        T stopped, Z zombie…); None when there is no such process."""
+        if not isinstance(pid, int) or pid <= 0:
+            raise HostError(f"{self.host.name}: bad pid {pid!r}")
+        res = self.run(f"cat /proc/{pid}/stat")
+        if not res.ok or ")" not in res.stdout:
+            return None
+        fields = res.stdout.rsplit(")", 1)[1].split()
+        return fields[0] if fields else None
+
+    def file_sizes(self, directory: Path, glob: str = "*") -> dict[str, int]:
+        """{path: size in bytes} of the files in `directory` on this host whose names match `glob` (letters,
+        digits, `._-` and the wildcards `*?`); empty when none match or the directory is missing."""
+        if not re.fullmatch(r"[A-Za-z0-9._*?-]+", glob):
+            raise HostError(f"{self.host.name}: refusing file glob {glob!r}")
+        res = self.run(f"cd {shlex.quote(str(directory))} 2>/dev/null && for f in {glob}; do "
+                       f"[ -f \"$f\" ] && stat -c '%s %n' \"$PWD/$f\"; done; true")
+        out = {}
+        for line in res.stdout.splitlines():
+            size, _, name = line.partition(" ")
+            if size.isdigit() and name:
+                out[name] = int(size)
+        return out
 
     def start_twin(self, home: Path, node: str, ports: list[int], ha_port: int, peer: str,
                    keys_dir: Path) -> CommandResult:

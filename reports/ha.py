@@ -46,6 +46,12 @@ def _timeline_svg(d: dict[str, Any]) -> str:
                      title=f"{d['scenario']}: timeline (ms after the fault)", height=180)
 
 
+def _fault(d: dict[str, Any]) -> str:
+    """The drill's fault method, with the reason when it is a fallback (e.g. sigstop: no network namespaces)."""
+    method = str(d.get("fault_method") or "")
+    return f"{method} ({d['fault_note']})" if d.get("fault_note") else method
+
+
 def render_html(doc: dict[str, Any]) -> str:
     drills = doc["drills"]
     names = [f"{i + 1}. {d['scenario']}" for i, d in enumerate(drills)]
@@ -56,7 +62,7 @@ def render_html(doc: dict[str, Any]) -> str:
         m = d.get("metrics", {})
         stream = d.get("checks", {}).get("stream", {})
         rows.append("<tr>" + "".join(f"<td>{escape(str(x))}</td>" for x in (
-            i + 1, d["scenario"], "PASS" if d.get("ok") else "FAIL", m.get("detect_ms"), m.get("accept_ms"),
+            i + 1, d["scenario"], _fault(d), "PASS" if d.get("ok") else "FAIL", m.get("detect_ms"), m.get("accept_ms"),
             m.get("gap_free_ms"), stream.get("journal_events"), stream.get("lost"), stream.get("duplicated"),
             "; ".join(d.get("failures", [])))) + "</tr>")
     parts = [
@@ -68,7 +74,7 @@ def render_html(doc: dict[str, Any]) -> str:
         f"<p>Goals: standby accepts commands within {GOALS_MS['accept_ms']:.0f} ms of the fault; journal "
         f"gap-free within {GOALS_MS['gap_free_ms']:.0f} ms.</p>",
         chart,
-        "<h2>Drills</h2><table><tr><th>#</th><th>scenario</th><th>result</th><th>detect ms</th>"
+        "<h2>Drills</h2><table><tr><th>#</th><th>scenario</th><th>fault method</th><th>result</th><th>detect ms</th>"
         "<th>accept ms</th><th>gap-free ms</th><th>journal events</th><th>lost</th><th>duplicated</th>"
         "<th>failures</th></tr>", *rows, "</table>",
     ]

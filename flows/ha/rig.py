@@ -2,8 +2,15 @@
 following the active node into a journal, and clients that follow the active node.
 
 The twin processes are provisioned by the rig (hw.twin.launch.start_pair, as an installer would); every
-fault is then injected *on the host* over SSH (hw.hosts.SshHost: kill -9, kill -STOP/-CONT, starting a
-second primary), never by signalling a child process directly.
+fault is then injected *on the host* over SSH (hw.hosts.SshHost: kill -9, ip link set down/up, kill
+-STOP/-CONT, starting a second primary), never by signalling a child process directly.
+
+Given a trading network (hw.netns.TradingNetwork, which the rig then owns), each twin node runs in
+its own network namespace and binds its endpoints on that namespace's address; the capture, the clients and
+the rig itself stay in the root namespace and reach the nodes there. The SSH hosts (sshd) stay on loopback
+in the root namespace, as a colo host's out-of-band management network, so a host is reachable while its
+node's trading link is down. `rig.net` is None on loopback. `close()` tears the network down after the
+twins are stopped.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from core_bridge.journal import iter_records
 from core_bridge.protocol import EVENT_DTYPE
 from flows.ha import checks
 from hw.hosts import Host, LocalSshd, SshHost
+from hw.netns import TradingNetwork
 from hw.twin.launch import TwinHandle, TwinPair, start_pair
 
 POLL_S = 0.005  # drill polling interval (bounded loops, deadlines everywhere)
@@ -51,17 +59,31 @@ class Timeline:
 class DrillRig:
     """One pair + hosts + capture. Use as a context manager; `close()` stops everything it started."""
 
-    def __init__(self, root: Path, hosts: dict[str, Host] | None = None, *, heartbeat_ms: int = 100) -> None:
+    def __init__(self, root: Path, hosts: dict[str, Host] | None = None, *, heartbeat_ms: int = 100,
+                 net: TradingNetwork | None = None) -> None:
+        """`net`: run the pair in this trading network (nodes "primary" and "standby"); the rig tears it down
+        in close(), or at once when the rig cannot be built."""
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
         self._sshds: list[LocalSshd] = []
-        self.pair: TwinPair = start_pair(root / "pair", heartbeat_ms=heartbeat_ms)
+        self.net = net
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            self.pair: TwinPair = start_pair(
+                root / "pair", heartbeat_ms=heartbeat_ms,
+                bind={n: net.address(n) for n in net.links} if net is not None else None,
+                netns={n: net.netns(n) for n in net.links} if net is not None else None)
+        except BaseException:
+            if self.net is not None:
+                self.net.teardown()
+            raise
         try:
             self._start(hosts)
         except BaseException:  # nothing left running when the rig cannot be built
             for d in self._sshds:
                 d.stop()
             self.pair.stop()
+            if self.net is not None:
+                self.net.teardown()
             raise
 
     def _start(self, hosts: dict[str, Host] | None) -> None:
@@ -154,15 +176,20 @@ class DrillRig:
 
     # --- teardown -------------------------------------------------------------------------------------
     def close(self) -> None:
-        self.stop_capture()
-        for c in (self.client,):
-            c.close()
-        for h in self.ssh.values():
-            h.close()
-        self.pair.stop()
-        for d in self._sshds:
-            d.stop()
-        self.audit.close()
+        try:
+            self.stop_capture()
+            for c in (self.client,):
+                c.close()
+            for h in self.ssh.values():
+                h.close()
+            self.pair.stop()
+            for d in self._sshds:
+                d.stop()
+            self.audit.close()
+        finally:
+            if self.net is not None:  # after the twins are stopped: nothing is left inside the namespaces
+                net, self.net = self.net, None
+                net.teardown()
 
     def __enter__(self) -> DrillRig:
         return self

@@ -6,12 +6,20 @@ Each scenario returns a DrillResult with
   capture's journal holds everything the active node has sequenced);
 - checks: the journal against the union of both nodes' event logs (0 lost, 0 duplicated), the replicated
   state identical on the new active, orders working at the fault resolved, commands applied once;
-- a timeline (ms, label) for the report's chart and any split-brain refusals seen in the audit log.
+- a timeline (ms, label) for the report's chart and any split-brain refusals seen in the audit log;
+- `fault_method`: how the fault was injected (sigkill, link_down, sigstop, second_primary).
 
-Scenarios: primary_crash (kill -9), primary_network (kill -STOP, then -CONT: the old primary must come back
-fenced), standby_crash (kill -9 of the passive: the active goes on degraded; the standby is restarted and
-resyncs), burst_crash (kill -9 of the primary during a burst of orders), second_primary (a second primary
-started on the primary's host is refused; ha_promote of the passive is refused; both audited).
+Scenarios: primary_crash (kill -9), primary_network (the primary's trading network cut, then healed: the old
+primary keeps running cut off, must sequence nothing, and must come back passive and fenced), standby_crash
+(kill -9 of the passive: the active goes on degraded; the standby is restarted and resyncs), burst_crash
+(kill -9 of the primary during a burst of orders), second_primary (a second primary started on the primary's
+host is refused; ha_promote of the passive is refused; both audited).
+
+primary_network runs its pair in network namespaces (hw.netns) when this machine allows it and the hosts are
+the rig's own (no inventory): the fault is `ip link set dev <primary's root-side veth> down` over SSH on the
+primary's host and the heal `up` (`fault_method` "link_down"). Otherwise it falls back to `kill -STOP` /
+`kill -CONT` of the primary twin over SSH (`fault_method` "sigstop", `fault_note` says why). Every other
+scenario runs on loopback: a kill -9 or a second process needs no network isolation.
 """
 
 from __future__ import annotations
@@ -26,9 +34,11 @@ from typing import Any
 
 from core_bridge.audit import read_audit
 from core_bridge.errors import BridgeError
+from core_bridge.protocol import EVENT_SIZE
 from flows.ha import checks
 from flows.ha.rig import POLL_S, DrillRig, Timeline
-from hw.hosts import Host, SshHost
+from hw import netns
+from hw.hosts import CommandResult, Host, SshHost
 from hw.refdata import SECURITIES_BY_SYMBOL
 from hw.twin.launch import free_ports, twin_request
 
@@ -40,6 +50,8 @@ DEADLINE_S = 10.0
 class DrillResult:
     scenario: str
     ok: bool = True
+    fault_method: str = ""  # sigkill | link_down | sigstop | second_primary
+    fault_note: str = ""  # e.g. why primary_network fell back to sigstop
     metrics: dict[str, Any] = field(default_factory=dict)
     checks: dict[str, Any] = field(default_factory=dict)
     timeline: list[tuple[float, str]] = field(default_factory=list)
@@ -90,27 +102,38 @@ def _watch_peer_lost(rig: DrillRig, survivor: str, tl: Timeline, out: dict[str, 
 
 def failover(rig: DrillRig, victim: str, sig: str, res: DrillResult, n: int) -> None:
     """Fault `victim` with kill -<sig> over SSH and measure detect / accept / gap-free on the survivor."""
-    survivor = rig.other(victim)
     pid = rig.ssh[victim].twin_pid()
     if pid is None:
         res.fail(f"no twin pid on {victim}'s host")
         return
+    fault_and_measure(rig, victim, f"kill -{sig} {victim} (pid {pid}) over SSH",
+                      lambda: rig.ssh[victim].kill(pid, sig), res, n)
+
+
+def fault_and_measure(rig: DrillRig, victim: str, label: str, inject: Callable[[], CommandResult],
+                      res: DrillResult, n: int) -> Timeline | None:
+    """Run `inject` (one SSH command on the victim's host), then measure detect / accept / gap-free on the
+    survivor, in ms from the moment the command returned. Returns the drill's timeline (later events can be
+    marked on it), None when the fault could not be injected."""
+    survivor = rig.other(victim)
     tl = Timeline()
     seen: dict[str, float] = {}
     tl.start()
-    out = rig.ssh[victim].kill(pid, sig)
+    out = inject()
     tl.t0 = time.monotonic()  # the fault is in place once the SSH command returned
-    tl.events.append((0.0, f"kill -{sig} {victim} (pid {pid}) over SSH"))
+    tl.events.append((0.0, label))
     if not out.ok:
-        res.fail(f"kill -{sig} {pid} on {victim}: rc {out.rc} {out.stderr.strip()}")
-        return
+        res.fail(f"{label}: rc {out.rc} {out.stderr.strip()}")
+        res.timeline.extend(tl.events)
+        return None
     watcher = _watch_peer_lost(rig, survivor, tl, seen)
     try:
         _probe(rig, n)
         res.metrics["accept_ms"] = tl.mark(f"{survivor} accepts commands")
     except BridgeError as exc:
         res.fail(f"no node accepted a command after the fault: {exc}")
-        return
+        res.timeline.extend(sorted(tl.events))
+        return tl
     if rig.wait_gap_free(survivor, DEADLINE_S):
         res.metrics["gap_free_ms"] = tl.mark("journal gap-free")
     else:
@@ -120,6 +143,7 @@ def failover(rig: DrillRig, victim: str, sig: str, res: DrillResult, n: int) -> 
     if res.metrics["detect_ms"] is None:
         res.fail(f"{survivor} never reported its peer lost")
     res.timeline.extend(sorted(tl.events))
+    return tl
 
 
 def final_checks(rig: DrillRig, res: DrillResult, *, upto_takeover: bool = True) -> None:
@@ -160,6 +184,7 @@ def _compare_state(rig: DrillRig, before: dict[str, Any], after_node: str, res: 
 
 # ------------------------------------------------------------------------------------------------ scenarios
 def primary_crash(rig: DrillRig, res: DrillResult, n: int = 0) -> None:
+    res.fault_method = "sigkill"
     active = rig.pair.active()
     victim = active.node if active is not None else "primary"
     _traffic(rig, n)
@@ -169,15 +194,86 @@ def primary_crash(rig: DrillRig, res: DrillResult, n: int = 0) -> None:
     _compare_state(rig, before, rig.other(victim), res)
 
 
+def _mark(res: DrillResult, tl: Timeline, label: str) -> float:
+    ms = tl.mark(label)
+    res.timeline.append((ms, label))
+    return ms
+
+
+def _event_log_bytes(rig: DrillRig, node: str) -> int:
+    """Bytes in the node's event log files, read on its host over SSH (no network path to the node needed)."""
+    return sum(rig.ssh[node].file_sizes(rig.node(node).state_dir / "events", "epoch-*.evt").values())
+
+
 def primary_network(rig: DrillRig, res: DrillResult) -> None:
+    """Cut the primary's trading network (link down; fallback kill -STOP), let the standby take over, heal,
+    and check the old primary comes back passive and fenced having sequenced nothing while cut off."""
+    host = rig.ssh["primary"]
+    if not res.fault_method:
+        res.fault_method = "link_down" if rig.net is not None else "sigstop"
     _traffic(rig, 0)
     rig.wait_synced("standby", "primary")
     before = rig.snapshot("primary")
-    failover(rig, "primary", "STOP", res, 0)
-    _compare_state(rig, before, "standby", res)
-    pid = rig.ssh["primary"].twin_pid()
-    assert pid is not None
-    rig.ssh["primary"].kill(pid, "CONT")
+    pid = host.twin_pid()
+    if pid is None:
+        res.fail("no twin pid on the primary's host")
+        return
+    log_before = _event_log_bytes(rig, "primary")
+    if rig.net is not None:
+        link = rig.net.links["primary"]
+        res.checks["trading_network"] = {"subnet": str(rig.net.subnet),
+                                         **{n: rig.net.address(n) for n in rig.net.links}}
+        where = host.run(f"ip netns identify {pid}").stdout.strip()
+        res.checks["old_primary_netns"] = where
+        if where != link.netns:
+            res.fail(f"the primary twin (pid {pid}) runs in namespace {where!r}, not {link.netns!r}")
+            return
+        dev = link.root_if
+        label = f"ip link set dev {dev} down on {host.host.name} over SSH (primary's trading network cut)"
+
+        def fault() -> CommandResult:
+            return host.set_link(dev, up=False)
+
+        def heal() -> CommandResult:
+            return host.set_link(dev, up=True)
+        heal_label = f"ip link set dev {dev} up over SSH (network healed)"
+    else:
+        label = f"kill -STOP primary (pid {pid}) over SSH (network loss simulated: {res.fault_note or 'no netns'})"
+
+        def fault() -> CommandResult:
+            return host.kill(pid, "STOP")
+
+        def heal() -> CommandResult:
+            return host.kill(pid, "CONT")
+        heal_label = f"kill -CONT primary (pid {pid}) over SSH (network healed)"
+    tl = fault_and_measure(rig, "primary", label, fault, res, 0)
+    if tl is None:
+        return
+    try:
+        _compare_state(rig, before, "standby", res)
+        # While cut off: the old primary is still running (not stopped), nobody in the root namespace reaches
+        # it, and it sequences nothing on its side (its event log, read on its host, does not grow).
+        state = host.proc_state(pid)
+        res.checks["old_primary_proc_state_during_cut"] = state
+        if state is None or state == "Z":
+            res.fail("the old primary's process died during the network cut")
+        elif res.fault_method == "link_down" and state in ("T", "t"):
+            res.fail("the old primary was stopped (state T) instead of cut off")
+        rep = twin_request(rig.node("primary").endpoints["control"], rig.pair.keys_dir, "status",
+                           identity="monitor", timeout_s=0.3)
+        res.checks["old_primary_reachable_during_cut"] = rep is not None
+        if rep is not None:
+            res.fail("the old primary answered a request during the cut")
+        grown = _event_log_bytes(rig, "primary") - log_before
+        res.checks["old_primary_events_during_cut"] = grown // EVENT_SIZE
+        if grown:
+            res.fail(f"the old primary sequenced {grown // EVENT_SIZE} events while cut off")
+    finally:
+        out = heal()
+        _mark(res, tl, heal_label)
+    if not out.ok:
+        res.fail(f"{heal_label}: rc {out.rc} {out.stderr.strip()}")
+        return
     t = time.monotonic()
     try:
         st = rig.node("primary").wait_ha("passive", DEADLINE_S)
@@ -185,15 +281,20 @@ def primary_network(rig: DrillRig, res: DrillResult) -> None:
         res.fail(f"old primary did not come back passive after the network healed: {exc}")
         return
     res.metrics["heal_fenced_ms"] = round((time.monotonic() - t) * 1000, 1)
+    _mark(res, tl, "old primary passive again")
     res.checks["old_primary_fenced"] = bool(st.get("fenced"))
     if not st.get("fenced"):
         res.fail("old primary came back without being fenced")
+    res.checks["old_primary_pid_kept"] = host.twin_pid() == pid and host.proc_state(pid) not in (None, "Z")
+    if not res.checks["old_primary_pid_kept"]:
+        res.fail("the old primary is not the same running process after the heal")
     _probe(rig, 1)
     rig.wait_gap_free("standby", DEADLINE_S)
     rig.wait_synced("primary", "standby")
 
 
 def standby_crash(rig: DrillRig, res: DrillResult) -> None:
+    res.fault_method = "sigkill"
     _traffic(rig, 0)
     rig.wait_synced("standby", "primary")
     before = rig.snapshot("primary")
@@ -225,6 +326,7 @@ def standby_crash(rig: DrillRig, res: DrillResult) -> None:
 
 
 def burst_crash(rig: DrillRig, res: DrillResult, *, batches: int = 40, kill_after: int = 12) -> None:
+    res.fault_method = "sigkill"
     ref = SECURITIES_BY_SYMBOL["AAPL"].ref_price
     sent: list[int] = []
     errors: list[str] = []
@@ -271,6 +373,7 @@ def burst_crash(rig: DrillRig, res: DrillResult, *, batches: int = 40, kill_afte
 
 
 def second_primary(rig: DrillRig, res: DrillResult) -> None:
+    res.fault_method = "second_primary"
     host = rig.ssh["primary"]
     home = rig.root / "primary-host-2"
     shutil.copytree(rig.node("primary").keys_dir, home / "keys", dirs_exist_ok=True)
@@ -348,12 +451,46 @@ _RUNNERS: dict[str, Callable[[DrillRig, DrillResult], None]] = {
 }
 
 
-def run_scenario(name: str, root: Path, hosts: dict[str, Host] | None = None) -> DrillResult:
-    """One drill on a fresh pair under `root` (hosts: an inventory, or local sshd hosts when None)."""
+NETNS_SCENARIOS = frozenset({"primary_network"})  # the scenarios whose pair runs in network namespaces
+
+
+def network_choice(name: str, hosts: dict[str, Host] | None, use_netns: bool | None) -> tuple[bool, str]:
+    """(run this drill's pair in network namespaces?, why not). Only NETNS_SCENARIOS, only with the rig's own
+    hosts (the fault sets a veth of this machine down), only where hw.netns.probe() says it works;
+    `use_netns` False forces loopback, True insists (no probe)."""
+    if name not in NETNS_SCENARIOS:
+        return False, ""
+    if use_netns is False:
+        return False, "network namespaces not requested"
+    if use_netns is None and hosts is not None:
+        return False, "hosts from an inventory: the drill cannot cut their network from here"
+    if use_netns is None:
+        p = netns.probe()
+        if not p.ok:
+            return False, f"network namespaces unavailable: {p.reason}"
+    return True, ""
+
+
+def run_scenario(name: str, root: Path, hosts: dict[str, Host] | None = None, *,
+                 use_netns: bool | None = None) -> DrillResult:
+    """One drill on a fresh pair under `root` (hosts: an inventory, or local sshd hosts when None).
+    primary_network runs its pair in network namespaces when possible (see network_choice); when not, or
+    when building the namespaces fails, it falls back to kill -STOP and the result says why."""
     if name not in _RUNNERS:
         raise ValueError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
     res = DrillResult(name)
-    with DrillRig(root, hosts) as rig:
+    in_netns, why_not = network_choice(name, hosts, use_netns)
+    net: netns.TradingNetwork | None = None
+    if in_netns:
+        try:
+            net = netns.TradingNetwork.create(("primary", "standby"))
+        except netns.NetnsError as exc:
+            if use_netns:
+                raise
+            why_not = f"trading network could not be built: {exc}"
+    if name in NETNS_SCENARIOS and net is None:
+        res.fault_method, res.fault_note = "sigstop", why_not
+    with DrillRig(root, hosts, net=net) as rig:
         try:
             _RUNNERS[name](rig, res)
         except Exception as exc:  # a drill that breaks is a failed drill, with the reason in the report

@@ -32,5 +32,6 @@ def store_drills(engine: Engine, date: str, drills: Sequence[dict[str, Any]], st
             s.add(HaDrill(drill_id=drill_id(date, i, d["scenario"]), business_date=day, scenario=d["scenario"],
                           started_at=started_at, result=result.value,
                           metrics={"metrics": d.get("metrics", {}), "checks": d.get("checks", {}),
+                                   "fault_method": d.get("fault_method", ""), "fault_note": d.get("fault_note", ""),
                                    "failures": d.get("failures", []), "refusals": d.get("refusals", [])}))
     return len(drills)

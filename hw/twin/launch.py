@@ -21,6 +21,12 @@ node standby on <root>/standby-host (separate state, the same CURVE keys, as two
 alike), each with an `ha` port for the peer link, and waits until the primary is active and the standby
 passive. `TwinPair.control_endpoints` is what a CoreClient following the active node wants.
 
+A node can run inside a Linux network namespace (the HA drill's trading network, hw.netns):
+`start_twin(..., bind="10.77.K.2", netns="colo-…-pri")` spawns `ip netns exec <netns> python -m hw.twin
+--bind 10.77.K.2 …` (the same process: `ip netns exec` execs the twin, so the handle's pid is the twin's)
+and the endpoints are tcp://10.77.K.2:<port>; `start_pair(root, bind={...}, netns={...})` does that per
+node and points each node's peer link at the other's address.
+
 For a twin started elsewhere (another process), `read_endpoint_file(home, node)` gives its endpoints and
 pid and `stop_twin(home, node)` stops it by pid. `settings_ports(node)` gives the configured ports (what
 `opsctl twin up` should bind so that corectl finds the twin with no flags).
@@ -36,6 +42,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +117,8 @@ class TwinHandle:
     ha_port: int | None = None  # Binary Star peer link (ROUTER) port; None: a single node
     peer: str | None = None  # the peer's ha endpoint
     heartbeat_ms: int = 100
+    bind: str = "127.0.0.1"  # the address the node's endpoints bind (in its network namespace, if any)
+    netns: str | None = None  # run inside this network namespace (`ip netns exec`); None: the caller's
     keys_dir: Path = field(init=False)
     state_dir: Path = field(init=False)
     log_path: Path = field(init=False)
@@ -120,7 +129,7 @@ class TwinHandle:
         self.keys_dir = self.home / "keys"
         self.state_dir = self.home / "twin" / self.node
         self.log_path = self.home / "run" / f"twin-{self.node}.log"
-        self.endpoints = {name: f"tcp://127.0.0.1:{self.ports[name]}" for name in _NAMES}
+        self.endpoints = {name: f"tcp://{self.bind}:{self.ports[name]}" for name in _NAMES}
 
     @property
     def pid(self) -> int | None:
@@ -137,10 +146,17 @@ class TwinHandle:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "hw.twin", "--home", str(self.home), "--node", self.node,
                 "--keys-dir", str(self.keys_dir),
-                "--ports", ",".join(str(self.ports[n]) for n in _NAMES), "--flow-rate", str(self.flow_rate),
-                "--seed", str(self.seed)]
+                "--ports", ",".join(str(self.ports[n]) for n in _NAMES), "--bind", self.bind,
+                "--flow-rate", str(self.flow_rate), "--seed", str(self.seed)]
         if self.ha_port is not None and self.peer:
             argv += ["--ha-port", str(self.ha_port), "--peer", self.peer, "--heartbeat-ms", str(self.heartbeat_ms)]
+        if self.netns is not None:
+            from hw.netns import ip_binary
+
+            ip = ip_binary()
+            if ip is None:
+                raise TwinStartError(f"cannot start in network namespace {self.netns}: no `ip` command", self.node)
+            argv = [ip, "netns", "exec", self.netns, *argv]  # execs the twin: same pid
         env = dict(os.environ)
         env["COLO_OPS_HOME"] = str(self.home)
         root = str(Path(__file__).resolve().parents[2])
@@ -160,7 +176,7 @@ class TwinHandle:
 
     @property
     def ha_endpoint(self) -> str | None:
-        return None if self.ha_port is None else f"tcp://127.0.0.1:{self.ha_port}"
+        return None if self.ha_port is None else f"tcp://{self.bind}:{self.ha_port}"
 
     def ha_status(self, timeout_s: float = 2.0) -> dict[str, Any] | None:
         """This node's HA status (None when it does not answer in time)."""
@@ -255,8 +271,9 @@ def _today_ny() -> str:
 def start_twin(home: Path | str, node: str = "primary", ports: dict[str, int] | list[int] | None = None,
                flow_rate: int = 0, seed: int = 1, *, provision: bool = True, wait: bool = True,
                deadline_s: float = 15.0, ha_port: int | None = None, peer: str | None = None,
-               heartbeat_ms: int = 100) -> TwinHandle:
-    """Start a twin node as a subprocess and (by default) wait until it answers `hello`."""
+               heartbeat_ms: int = 100, bind: str = "127.0.0.1", netns: str | None = None) -> TwinHandle:
+    """Start a twin node as a subprocess and (by default) wait until it answers `hello`; `bind`/`netns`: the
+    address its endpoints bind and the network namespace it runs in (see the module docstring)."""
     home = Path(home).absolute()
     if node not in ("primary", "standby"):
         raise ValueError("node must be primary or standby")
@@ -267,7 +284,7 @@ def start_twin(home: Path | str, node: str = "primary", ports: dict[str, int] | 
         port_map = {n: int(ports[n]) for n in _NAMES}
     else:
         port_map = dict(zip(_NAMES, (int(p) for p in ports), strict=True))
-    handle = TwinHandle(home, node, port_map, flow_rate, seed, ha_port, peer, heartbeat_ms)
+    handle = TwinHandle(home, node, port_map, flow_rate, seed, ha_port, peer, heartbeat_ms, bind, netns)
     fresh = not (handle.state_dir / STATE_FILE).exists() and not (handle.state_dir / "events").exists()
     if provision and fresh:
         save_state(handle.state_dir, provisioned_state(_today_ny()))
@@ -379,20 +396,24 @@ def provision_pair_keys(primary_home: Path, standby_home: Path) -> None:
 
 
 def start_pair(root: Path | str, *, flow_rate: int = 0, seed: int = 1, heartbeat_ms: int = 100,
-               deadline_s: float = 15.0) -> TwinPair:
-    """Start a Binary Star pair on free loopback ports and wait until primary active, standby passive."""
+               deadline_s: float = 15.0, bind: Mapping[str, str] | None = None,
+               netns: Mapping[str, str] | None = None) -> TwinPair:
+    """Start a Binary Star pair and wait until primary active, standby passive. By default both nodes bind
+    free loopback ports; `bind`/`netns` ({node: address}, {node: namespace}) put each node in its own network
+    namespace on that address (hw.netns.TradingNetwork), the peer links pointing at each other's address."""
     root = Path(root).absolute()
     homes = {n: root / f"{n}-host" for n in ("primary", "standby")}
     provision_pair_keys(homes["primary"], homes["standby"])
     ports = free_ports(10)
     ha = {"primary": ports[8], "standby": ports[9]}
+    addr = {n: (bind or {}).get(n, "127.0.0.1") for n in ("primary", "standby")}
     handles: dict[str, TwinHandle] = {}
     try:
         for i, n in enumerate(("primary", "standby")):
             other = "standby" if n == "primary" else "primary"
             handles[n] = start_twin(homes[n], n, ports[4 * i:4 * i + 4], flow_rate if n == "primary" else 0, seed,
-                                    ha_port=ha[n], peer=f"tcp://127.0.0.1:{ha[other]}", heartbeat_ms=heartbeat_ms,
-                                    deadline_s=deadline_s)
+                                    ha_port=ha[n], peer=f"tcp://{addr[other]}:{ha[other]}", heartbeat_ms=heartbeat_ms,
+                                    deadline_s=deadline_s, bind=addr[n], netns=(netns or {}).get(n))
         handles["primary"].wait_ha("active", deadline_s)
         handles["standby"].wait_ha("passive", deadline_s)
     except BaseException:

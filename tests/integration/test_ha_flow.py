@@ -24,13 +24,15 @@ def test_ha_drill_flow_when_run_then_report_lists_refusal_and_rows_stored(prefec
     doc = json.loads(jpath.read_text())
     assert doc["passed"] is True
     assert {r["command"] for r in doc["split_brain_refusals"]} == {"set_kill", "ha_promote"}
+    assert [d["fault_method"] for d in doc["drills"]] == ["sigkill", "second_primary"]
     html = (jpath.with_suffix(".html")).read_text()
-    assert "<svg" in html and "HA_SPLIT_BRAIN" in html
+    assert "<svg" in html and "HA_SPLIT_BRAIN" in html and "<th>fault method</th>" in html
     engine = make_engine(sqlite_url)
     with session_scope(engine, readonly=True) as s:
         rows = s.scalars(select(HaDrill).order_by(HaDrill.drill_id)).all()
     engine.dispose()
     assert [(r.scenario, r.result) for r in rows] == [("primary_crash", "pass"), ("second_primary", "pass")]
+    assert [r.metrics["fault_method"] for r in rows] == ["sigkill", "second_primary"]
 
 
 def test_store_drills_when_rerun_for_same_date_then_rows_replaced(db_url: str) -> None:
