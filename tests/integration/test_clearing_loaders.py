@@ -136,13 +136,7 @@ def test_load_positions_when_same_date_loaded_again_then_the_day_is_replaced_who
     _load(db_url, a, sha="1" * 64)
     engine = make_engine(db_url)
     try:
-        with session_scope(engine) as s:  # another day, through the ORM (PostgreSQL: the DEFAULT partition)
-            f = IngestedFile(source="clearing.positions", name="x", business_date=other_day, sha256="x" * 64,
-                             size=0, status="loaded", records=1, loaded_at=RUN_TS)
-            s.add(f)
-            s.flush()
-            s.add(SodPosition(business_date=other_day, account="PROP01", cusip="037833100", symbol="AAPL",
-                              td_qty=1, sd_qty=1, price=1, file_id=f.id))
+        _seed_orm_row(engine, other_day, "x")  # another day, through the ORM (PostgreSQL: the DEFAULT partition)
         assert _load(db_url, b, sha="2" * 64) == 250
         assert sorted(r for r in _stored(db_url) if r[0] == DAY) == _want(corrected)
         assert _load(db_url, a, sha="3" * 64) == 400  # and back: no duplicates, exactly the first file again
@@ -157,17 +151,22 @@ def test_load_positions_when_same_date_loaded_again_then_the_day_is_replaced_who
         engine.dispose()
 
 
+def _seed_orm_row(engine: Engine, day: dt.date, tag: str) -> None:
+    """One position for `day` inserted through the ORM, with its ingested-file row (sha256 = tag * 64)."""
+    with session_scope(engine) as s:
+        f = IngestedFile(source="clearing.positions", name=tag, business_date=day, sha256=tag * 64,
+                         size=0, status="loaded", records=1, loaded_at=RUN_TS)
+        s.add(f)
+        s.flush()
+        s.add(SodPosition(business_date=day, account="PROP01", cusip="037833100", symbol="AAPL",
+                          td_qty=1, sd_qty=1, price=1, file_id=f.id))
+
+
 def test_load_positions_when_the_day_had_orm_rows_then_they_are_replaced_too(db_url: str, tmp_path: Path) -> None:
     upgrade(db_url)
     engine = make_engine(db_url)
     try:
-        with session_scope(engine) as s:  # e.g. a test seed: rows for DAY before any partition exists for it
-            f = IngestedFile(source="clearing.positions", name="seed", business_date=DAY, sha256="s" * 64,
-                             size=0, status="loaded", records=1, loaded_at=RUN_TS)
-            s.add(f)
-            s.flush()
-            s.add(SodPosition(business_date=DAY, account="PROP01", cusip="037833100", symbol="AAPL",
-                              td_qty=1, sd_qty=1, price=1, file_id=f.id))
+        _seed_orm_row(engine, DAY, "s")  # e.g. a test seed: rows for DAY before any partition exists for it
         rows = _rows(30)
         path = tmp_path / "sod.txt"
         path.write_bytes(positions_file("SOD", DAY, rows, RUN_TS))
