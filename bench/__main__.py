@@ -15,10 +15,16 @@ import sys
 import time
 from pathlib import Path
 
+# Run last: it writes and deletes ~4.7 GB, and for a while after that the VM's memory reclaimer and the
+# file system's cleanup take CPU from whatever runs next (capture measured 0.90 M/s right after it,
+# 1.07-1.29 M/s otherwise).
+LAST = ("archive",)
+
 
 def available() -> list[str]:
     here = Path(__file__).parent
-    return sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
+    names = sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
+    return [n for n in names if n not in LAST] + [n for n in names if n in LAST]
 
 
 def main(argv: list[str]) -> int:
