@@ -44,6 +44,7 @@ from typing import Any
 import orjson
 
 from hw.errors import HostError
+from hw.procs import pid_alive
 
 BASE = ipaddress.IPv4Network("10.77.0.0/16")  # drills take one /24 of this per run
 RUN_PREFIX = 24
@@ -289,16 +290,6 @@ def _remove(made: Sequence[tuple[str, str] | list[str]]) -> list[tuple[str, str]
     return errors
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_stale() -> list[str]:
     """Remove what runs whose process is gone left behind (per their record file); returns their run ids."""
     swept: list[str] = []
@@ -311,7 +302,7 @@ def sweep_stale() -> list[str]:
             made = [(str(k), str(n)) for k, n in obj.get("made", [])]
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             continue
-        if pid == os.getpid() or _pid_alive(pid):
+        if pid == os.getpid() or pid_alive(pid):
             continue
         if not _remove(made):
             rec.unlink(missing_ok=True)

@@ -53,6 +53,7 @@ import zmq
 from core_bridge.auth import client_keypair, configure_client, generate_keyset, server_public
 from core_bridge.protocol import DEFAULT_PORTS, Command, Reply, Request
 from hw.errors import TwinStartError
+from hw.procs import pid_alive
 from hw.twin.server import endpoint_file, read_endpoint_file
 from hw.twin.state import STATE_FILE, provisioned_state, save_state
 
@@ -298,19 +299,6 @@ def start_twin(home: Path | str, node: str = "primary", ports: dict[str, int] | 
     return handle
 
 
-def _alive(pid: int) -> bool:
-    """True while the process runs; an exited child not yet reaped by its parent (zombie) counts as gone."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
 def stop_twin(home: Path | str, node: str = "primary", timeout_s: float = 10.0) -> bool:
     """Stop a twin started by another process, by the pid in its endpoint file. True if one was stopped."""
     home = Path(home).absolute()
@@ -325,7 +313,7 @@ def stop_twin(home: Path | str, node: str = "primary", timeout_s: float = 10.0) 
         return False
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
-        if not _alive(pid):
+        if not pid_alive(pid):
             return True
         time.sleep(0.05)  # bounded wait for the process to exit
     os.kill(pid, signal.SIGKILL)
