@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from bench.common import Figure, emit
-from flows.ha.scenarios import crash_series
+from flows.ha.runner import crash_series
 from hw.twin.ha import DEFAULT_HEARTBEAT_MS, EXPIRY_INTERVALS
 
 DRILLS = int(os.environ.get("BENCH_HA_DRILLS", "20"))

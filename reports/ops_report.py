@@ -1,7 +1,7 @@
 """The daily ops report: one HTML page (with inline SVG plots) + JSON per business date.
 
 Pure: `OpsDay` in, files out; same input gives the same bytes. Gathering the figures from the store and
-the other reports lives in flows/ops_report.py.
+the other reports lives in flows/ops_report/gather.py.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 counts over recent days) and a CSV of the breaks, under reports/<date>/recon/.
 
 Pure: a `ReconReport` in, bytes out; the same input gives the same bytes (no "generated at" stamps, rows in a
-fixed order), so a re-run of a date rewrites identical files. Gathering the data lives in flows/recon_flow.py.
+fixed order), so a re-run of a date rewrites identical files. Gathering the data lives in flows/jobs/recon.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """17a-4 record retention: a verifiable, write-once archive with retention classes, legal holds and safe purge.
 
-Plain functions and classes only (no Prefect); `flows/retention.py` and `flows/cli_archive.py` wire them.
+Plain functions and classes only (no Prefect); `flows/jobs/retention.py` and `flows/opsctl/archive.py` wire them.
 
     policy.py    retention classes and record kind -> class (retention_policy.toml)
     store.py     ArchiveStore interface + LocalArchiveStore (primary + duplicate set, write once)

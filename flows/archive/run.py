@@ -1,4 +1,4 @@
-"""The steps of one retention run as plain functions; `flows/retention.py` wires them as Prefect tasks.
+"""The steps of one retention run as plain functions; `flows/jobs/retention.py` wires them as Prefect tasks.
 
 Order: finish interrupted purges → archive what is sealed → verify (new objects + rotating sample, chain,
 duplicate set) → purge plan (the dry run, always recorded) → purge, only when not a dry run AND the archive

@@ -1,0 +1,2 @@
+"""Pre-open readiness checks over the core's `status` and `snapshot` replies (pure; flows/jobs/preopen_check.py
+wires them)."""

@@ -1,2 +1,3 @@
-"""HA drills: pure checks (checks.py), the drill rig around a twin pair and SSH hosts (rig.py), and the
-scenarios with their measurements (scenarios.py). flows/ha_drill.py is the thin Prefect wiring."""
+"""HA drills: pure checks (`checks`), the drill rig around a twin pair and SSH hosts (`rig`), what every drill
+measures (`measure`), the scenarios (`scenarios`), running one or a crash series (`runner`), and the drill
+record in the store (`store`). flows/jobs/ha_drill.py is the thin Prefect wiring."""

@@ -28,158 +28,25 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
-from core_bridge.audit import read_audit
 from core_bridge.errors import BridgeError
 from core_bridge.protocol import EVENT_SIZE
 from flows.ha import checks
+from flows.ha.measure import (
+    DEADLINE_S,
+    DrillResult,
+    _compare_state,
+    _probe,
+    _traffic,
+    _watch_peer_lost,
+    failover,
+    fault_and_measure,
+)
 from flows.ha.rig import POLL_S, DrillRig, Timeline
-from hw import netns
-from hw.hosts import CommandResult, Host, SshHost
+from hw.hosts import CommandResult, SshHost
 from hw.refdata import SECURITIES_BY_SYMBOL
 from hw.twin.launch import free_ports, twin_request
-
-SCENARIOS = ("primary_crash", "primary_network", "standby_crash", "burst_crash", "second_primary")
-DEADLINE_S = 10.0
-
-
-@dataclass
-class DrillResult:
-    scenario: str
-    ok: bool = True
-    fault_method: str = ""  # sigkill | link_down | sigstop | second_primary
-    fault_note: str = ""  # e.g. why primary_network fell back to sigstop
-    metrics: dict[str, Any] = field(default_factory=dict)
-    checks: dict[str, Any] = field(default_factory=dict)
-    timeline: list[tuple[float, str]] = field(default_factory=list)
-    refusals: list[dict[str, Any]] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-
-    def fail(self, why: str) -> None:
-        self.ok = False
-        self.failures.append(why)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-# ------------------------------------------------------------------------------------------------ helpers
-def _probe(rig: DrillRig, n: int) -> None:
-    """A command that needs the active node and changes nothing (firm level set to what it is)."""
-    rig.client.set_kill("firm", None, "ACTIVE", "ha drill probe", idempotency_key=f"probe-{n}-{time.time_ns()}")
-
-
-def _traffic(rig: DrillRig, i: int) -> list[int]:
-    """State changes and resting orders before a fault (so there is state to compare and orders in flight)."""
-    c = rig.client
-    c.set_bp({"PROP01": str(10_000_000 + i)}, time.time_ns(), "drill bp", idempotency_key=f"bp-{i}")
-    c.set_kill("symbol", "MSFT", "HALTED" if i % 2 else "ACTIVE", "drill kill", idempotency_key=f"ks-{i}")
-    ref = SECURITIES_BY_SYMBOL["AAPL"].ref_price
-    px = f"{(ref * 97 // 100) / 10_000:.2f}"
-    orders = [{"clordid": 1_000_000 * (i + 1) + k, "account": "PROP01", "symbol": "AAPL", "side": "BUY",
-               "qty": 100 + k, "price": px} for k in range(3)]
-    rep = c.submit_orders(orders, "drill resting orders", idempotency_key=f"rest-{i}")
-    return [int(r["order_id"]) for r in rep.result["results"] if r["ok"]]
-
-
-def _watch_peer_lost(rig: DrillRig, survivor: str, tl: Timeline, out: dict[str, float]) -> threading.Thread:
-    def run() -> None:
-        end = time.monotonic() + DEADLINE_S
-        while time.monotonic() < end:
-            st = rig.node(survivor).ha_status(timeout_s=0.5)
-            if st is not None and not st.get("peer_alive"):
-                out["detect_ms"] = tl.mark(f"{survivor} detects peer lost")
-                return
-            time.sleep(POLL_S)
-
-    t = threading.Thread(target=run, name="ha-detect", daemon=True)
-    t.start()
-    return t
-
-
-def failover(rig: DrillRig, victim: str, sig: str, res: DrillResult, n: int) -> None:
-    """Fault `victim` with kill -<sig> over SSH and measure detect / accept / gap-free on the survivor."""
-    pid = rig.ssh[victim].twin_pid()
-    if pid is None:
-        res.fail(f"no twin pid on {victim}'s host")
-        return
-    fault_and_measure(rig, victim, f"kill -{sig} {victim} (pid {pid}) over SSH",
-                      lambda: rig.ssh[victim].kill(pid, sig), res, n)
-
-
-def fault_and_measure(rig: DrillRig, victim: str, label: str, inject: Callable[[], CommandResult],
-                      res: DrillResult, n: int) -> Timeline | None:
-    """Run `inject` (one SSH command on the victim's host), then measure detect / accept / gap-free on the
-    survivor, in ms from the moment the command returned. Returns the drill's timeline (later events can be
-    marked on it), None when the fault could not be injected."""
-    survivor = rig.other(victim)
-    tl = Timeline()
-    seen: dict[str, float] = {}
-    tl.start()
-    out = inject()
-    tl.t0 = time.monotonic()  # the fault is in place once the SSH command returned
-    tl.events.append((0.0, label))
-    if not out.ok:
-        res.fail(f"{label}: rc {out.rc} {out.stderr.strip()}")
-        res.timeline.extend(tl.events)
-        return None
-    watcher = _watch_peer_lost(rig, survivor, tl, seen)
-    try:
-        _probe(rig, n)
-        res.metrics["accept_ms"] = tl.mark(f"{survivor} accepts commands")
-    except BridgeError as exc:
-        res.fail(f"no node accepted a command after the fault: {exc}")
-        res.timeline.extend(sorted(tl.events))
-        return tl
-    if rig.wait_gap_free(survivor, DEADLINE_S):
-        res.metrics["gap_free_ms"] = tl.mark("journal gap-free")
-    else:
-        res.fail("journal not gap-free within the deadline")
-    watcher.join(DEADLINE_S)
-    res.metrics["detect_ms"] = seen.get("detect_ms")
-    if res.metrics["detect_ms"] is None:
-        res.fail(f"{survivor} never reported its peer lost")
-    res.timeline.extend(sorted(tl.events))
-    return tl
-
-
-def final_checks(rig: DrillRig, res: DrillResult, *, upto_takeover: bool = True) -> None:
-    """Stop the capture, then compare the journal with both nodes' logs and check orders in flight."""
-    rig.stop_capture()
-    journal = rig.journal_records()
-    stream = checks.check_stream(journal, rig.node_logs())
-    res.checks["stream"] = stream.to_dict()
-    if not stream.ok:
-        res.fail(f"journal vs node logs: {stream.to_dict()}")
-    tp = checks.takeover_point(journal)
-    if upto_takeover and tp is not None:
-        open_orders = checks.unresolved_orders(journal, (tp[0], tp[1] - 1))
-        res.checks["unresolved_in_flight"] = len(open_orders)
-        if open_orders:
-            res.fail(f"{len(open_orders)} orders working at the takeover never resolved")
-    res.refusals = split_brain_refusals(rig.audit_path)
-
-
-def split_brain_refusals(audit_path: Path) -> list[dict[str, Any]]:
-    """The audit log's HA_SPLIT_BRAIN refusals (who asked what, where, when)."""
-    out = []
-    for rec in read_audit(audit_path).records:
-        if rec.get("code") == "HA_SPLIT_BRAIN":
-            out.append({k: rec.get(k) for k in ("utc", "operator", "identity", "command", "endpoint", "code",
-                                               "message")})
-    return out
-
-
-def _compare_state(rig: DrillRig, before: dict[str, Any], after_node: str, res: DrillResult,
-                   keys: tuple[str, ...] = checks.STATE_KEYS) -> None:
-    after = rig.snapshot(after_node)
-    diff = checks.state_differences(before, after, keys)
-    res.checks["state_differences"] = diff
-    if diff:
-        res.fail(f"state differs on the new active: {diff}")
 
 
 # ------------------------------------------------------------------------------------------------ scenarios
@@ -442,7 +309,7 @@ def _stop_second_primary(host: SshHost, home: Path) -> None:
             time.sleep(POLL_S * 4)
 
 
-_RUNNERS: dict[str, Callable[[DrillRig, DrillResult], None]] = {
+RUNNERS: dict[str, Callable[[DrillRig, DrillResult], None]] = {
     "primary_crash": primary_crash,
     "primary_network": primary_network,
     "standby_crash": standby_crash,
@@ -451,79 +318,3 @@ _RUNNERS: dict[str, Callable[[DrillRig, DrillResult], None]] = {
 }
 
 
-NETNS_SCENARIOS = frozenset({"primary_network"})  # the scenarios whose pair runs in network namespaces
-
-
-def network_choice(name: str, hosts: dict[str, Host] | None, use_netns: bool | None) -> tuple[bool, str]:
-    """(run this drill's pair in network namespaces?, why not). Only NETNS_SCENARIOS, only with the rig's own
-    hosts (the fault sets a veth of this machine down), only where hw.netns.probe() says it works;
-    `use_netns` False forces loopback, True insists (no probe)."""
-    if name not in NETNS_SCENARIOS:
-        return False, ""
-    if use_netns is False:
-        return False, "network namespaces not requested"
-    if use_netns is None and hosts is not None:
-        return False, "hosts from an inventory: the drill cannot cut their network from here"
-    if use_netns is None:
-        p = netns.probe()
-        if not p.ok:
-            return False, f"network namespaces unavailable: {p.reason}"
-    return True, ""
-
-
-def run_scenario(name: str, root: Path, hosts: dict[str, Host] | None = None, *,
-                 use_netns: bool | None = None) -> DrillResult:
-    """One drill on a fresh pair under `root` (hosts: an inventory, or local sshd hosts when None).
-    primary_network runs its pair in network namespaces when possible (see network_choice); when not, or
-    when building the namespaces fails, it falls back to kill -STOP and the result says why."""
-    if name not in _RUNNERS:
-        raise ValueError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
-    res = DrillResult(name)
-    in_netns, why_not = network_choice(name, hosts, use_netns)
-    net: netns.TradingNetwork | None = None
-    if in_netns:
-        try:
-            net = netns.TradingNetwork.create(("primary", "standby"))
-        except netns.NetnsError as exc:
-            if use_netns:
-                raise
-            why_not = f"trading network could not be built: {exc}"
-    if name in NETNS_SCENARIOS and net is None:
-        res.fault_method, res.fault_note = "sigstop", why_not
-    with DrillRig(root, hosts, net=net) as rig:
-        try:
-            _RUNNERS[name](rig, res)
-        except Exception as exc:  # a drill that breaks is a failed drill, with the reason in the report
-            res.fail(f"drill aborted: {type(exc).__name__}: {exc}")
-        final_checks(rig, res, upto_takeover=name != "second_primary")
-    return res
-
-
-def crash_series(root: Path, n: int, hosts: dict[str, Host] | None = None,
-                 on_drill: Callable[[int, DrillResult], None] | None = None) -> tuple[list[DrillResult], DrillResult]:
-    """n consecutive crashes of whichever node is active; the killed node is restarted (it comes back
-    fenced, passive) and catches up before the next drill. Returns the drills and one overall result
-    holding the stream check across all n failovers."""
-    drills: list[DrillResult] = []
-    overall = DrillResult("crash_series")
-    with DrillRig(root, hosts) as rig:
-        for i in range(n):
-            res = DrillResult("primary_crash")
-            try:
-                primary_crash(rig, res, i)
-                victim = next(x for x in ("primary", "standby") if not rig.node(x).is_running())
-                rig.node(victim).restart()
-                rig.node(victim).wait_ha("passive", DEADLINE_S)
-                if not rig.wait_synced(victim, rig.other(victim)):
-                    res.fail("restarted node did not catch up")
-            except Exception as exc:
-                res.fail(f"drill aborted: {type(exc).__name__}: {exc}")
-            drills.append(res)
-            if on_drill is not None:
-                on_drill(i, res)
-            if not res.ok:
-                overall.fail(f"drill {i + 1}: {res.failures}")
-        final_checks(rig, overall)
-    for key in ("detect_ms", "accept_ms", "gap_free_ms"):
-        overall.metrics[key] = checks.summarize([d.metrics[key] for d in drills if d.metrics.get(key) is not None])
-    return drills, overall

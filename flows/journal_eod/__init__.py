@@ -1,6 +1,6 @@
 """End of day for the journal: close gaps against the core, seal, verify, load into the ops store.
 
-Plain functions; flows/eod_capture.py wires them. Fail closed: if the journal cannot be brought level with
+Plain functions; flows/jobs/eod_capture.py wires them. Fail closed: if the journal cannot be brought level with
 the core's last sequence before the deadline, the run fails rather than sealing a short day.
 """
 

@@ -4,7 +4,7 @@ Modules: `breaks` (the one BreakType enum, docs table, deterministic ids), `fram
 is read into), `matching` (pure vectorised phases), `autoresolve` (the explicit rules), `aging`,
 `reconcile` (one day as a pure function), `sources` (readers that fail closed), `store` (idempotent upsert,
 sign-off), `alerts`, `scenarios` + `synthetic` (known breaks injected on a consistent day, for tests/demo).
-The Prefect flow is `flows/recon_flow.py:recon`; the CLI `opsctl recon` is `flows/cli_recon.py`.
+The Prefect flow is `flows/jobs/recon.py:recon`; the CLI `opsctl recon` is `flows/opsctl/recon.py`.
 
 Invariants:
 - A missing or unreadable source fails the run (ReconError); nothing is stored before all sources are read.
@@ -13,17 +13,3 @@ Invariants:
   successful run stored (the core is live state).
 - Only TIMING_ARRIVED and POSITION_NOW_AGREES close breaks without a person.
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-
-def __getattr__(name: str) -> Any:
-    # `flows.recon:recon` (the deployment entrypoint's module path) resolves to the flow without importing
-    # Prefect for every user of the pure modules.
-    if name == "recon":
-        from flows.recon_flow import recon
-
-        return recon
-    raise AttributeError(name)

@@ -45,31 +45,6 @@ def unregister_hook(hook: Hook) -> None:
         _HOOKS.remove(hook)
 
 
-def _logger() -> Any:
-    try:
-        from prefect.logging import get_run_logger
-
-        return get_run_logger()
-    except Exception:  # outside a flow run: plain logging
-        return log
-
-
-def _tag_flow_run(tags: list[str]) -> None:
-    """Add tags to the current flow run (no-op outside one)."""
-    try:
-        from prefect.client.orchestration import get_client
-        from prefect.context import FlowRunContext
-    except ImportError:
-        return
-    ctx = FlowRunContext.get()
-    if ctx is None or ctx.flow_run is None:
-        return
-    run = ctx.flow_run
-    with get_client(sync_client=True) as client:
-        current = client.read_flow_run(run.id).tags
-        client.update_flow_run(run.id, tags=sorted(set(current) | set(tags)))
-
-
 def _post_webhook(url: str, alert: Alert, timeout_s: float) -> None:
     import httpx
 
@@ -87,9 +62,14 @@ def _apprise(url: str, alert: Alert) -> None:
         raise RuntimeError("Apprise reported the notification as not delivered")
 
 
-def send(alert: Alert, settings: Any) -> dict[str, str]:
-    """Deliver `alert` on every configured channel; returns channel -> "sent" | "failed: ...". Never raises."""
-    logger = _logger()
+def send(alert: Alert, settings: Any, *, logger: Any = None,
+         tag_run: Callable[[list[str]], None] | None = None) -> dict[str, str]:
+    """Deliver `alert` on every configured channel; returns channel -> "sent" | "failed: ...". Never raises.
+
+    `logger` is the caller's (the flow run's logger in a flow); `tag_run` tags the caller's run, if it has one
+    (the Prefect side is the job's business, not this module's).
+    """
+    logger = logger or log
     logger.warning("%s: %s", alert.title, alert.body)
     outcome: dict[str, str] = {"log": "sent"}
     timeout_s = float(settings.get("alerts.timeout_s", 5.0))
@@ -110,8 +90,10 @@ def send(alert: Alert, settings: Any) -> dict[str, str]:
             outcome[name] = f"failed: {type(exc).__name__}: {exc}"
             logger.error("recon alert via %s failed: %s", name, exc)
     tags = [ALERT_TAG] + ([FAILED_TAG] if any(v.startswith("failed") for v in outcome.values()) else [])
+    if tag_run is None:
+        return outcome
     try:
-        _tag_flow_run(tags)
+        tag_run(tags)
         outcome["tag"] = ",".join(tags)
     except Exception as exc:  # the API being down must not turn a finished recon into a failed one
         logger.error("could not tag the flow run: %s", exc)

@@ -23,8 +23,8 @@ def test_cat_flows_when_small_day_then_sealed_submitted_repaired_and_reported(
     import sqlalchemy as sa
 
     from core_bridge.settings import load_settings
-    from flows.cat import cat
-    from flows.cat_feedback import cat_feedback
+    from flows.jobs.cat import cat
+    from flows.jobs.cat_feedback import cat_feedback
     from flows.store.db import make_engine, upgrade
     from flows.store.models import CatFeedback, CatSubmission
 
@@ -74,7 +74,7 @@ def test_load_events_when_store_has_the_day_then_builder_gets_them(
     backend: str, ops_home: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from core_bridge.settings import load_settings
-    from flows.cat import load_events
+    from flows.cat.events import load_events
     from flows.store.db import make_engine, upgrade
     from flows.store.loader import load_events as store_load
 
@@ -94,7 +94,7 @@ def test_load_events_when_store_has_the_day_then_builder_gets_them(
 def test_load_events_when_only_a_journal_then_the_dates_events_are_read(ops_home: Path) -> None:
     from core_bridge.journal import Journal
     from core_bridge.settings import load_settings
-    from flows.cat import load_events
+    from flows.cat.events import load_events
 
     day1 = mixed_day(DAY)
     day2 = mixed_day(DAY + dt.timedelta(days=3))

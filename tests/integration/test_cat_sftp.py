@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.cat_submit import SftpCatSubmitter
+from flows.cat.submission import SftpCatSubmitter
 from flows.errors import CatError, HostKeyError
 from hw.cat_twin import CatTwin
 from hw.cat_twin.lifecycles import mixed_day

@@ -15,7 +15,7 @@ from hw.clearing_twin.book import initial_book
 def test_sod_load_flow_when_holiday_then_completed_not_a_session_and_when_rerun_then_files_skipped(
     prefect_harness: None, ops_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows.sod_load import sod_load
+    from flows.jobs.sod_load import sod_load
 
     root = ops_home / "clearing_twin"
     publisher.publish_sod(root, dt.date(2026, 11, 12), initial_book())

@@ -12,7 +12,7 @@ DAY = dt.date(2026, 11, 20)
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_demo_when_small_day_then_every_flow_completes_and_every_report_exists(ops_home: Path) -> None:
-    from flows.demo import run_demo, stop_all
+    from flows.orchestration.demo_day import run_demo, stop_all
 
     try:
         result = run_demo(DAY, n_orders=100, seed=7)
@@ -32,7 +32,7 @@ def test_demo_when_small_day_then_every_flow_completes_and_every_report_exists(o
     # What `opsctl status --json` shows: every flow run of the day, read back from the Prefect server.
     import asyncio
 
-    from flows.cli_ops import day_runs
+    from flows.orchestration.prefect_runs import day_runs
 
     runs = asyncio.run(day_runs(DAY.isoformat()))
     assert {r["flow"] for r in runs} >= {f.removeprefix("flow:") for f in flows}

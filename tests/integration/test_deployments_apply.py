@@ -6,14 +6,14 @@ import asyncio
 
 import pytest
 
-from flows.deployments import load_plan
+from flows.orchestration.deployments import load_plan
 
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_apply_when_run_twice_then_every_deployment_exists_once_with_its_cron_and_timezone() -> None:
     from prefect.client.orchestration import get_client
 
-    from flows.deploy_apply import apply_plan
+    from flows.orchestration.apply import apply_plan
 
     plan = load_plan()
     asyncio.run(apply_plan(plan, alerts_url="http://127.0.0.1:9/alerts"))

@@ -13,7 +13,7 @@ from typing import Any
 import paramiko
 import pytest
 
-from flows.ha.scenarios import run_scenario
+from flows.ha.runner import run_scenario
 from hw import netns
 from hw.errors import HostError
 from hw.hosts import Host, LocalSshd, SshHost

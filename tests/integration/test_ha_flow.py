@@ -16,7 +16,7 @@ from flows.store.models import HaDrill
 
 def test_ha_drill_flow_when_run_then_report_lists_refusal_and_rows_stored(prefect_harness: None, ops_home: Path,
                                                                            sqlite_url: str) -> None:
-    from flows.ha_drill import ha_drill
+    from flows.jobs.ha_drill import ha_drill
 
     out = ha_drill(date="2026-11-21", scenarios=["primary_crash", "second_primary"], db_url=sqlite_url)
     assert out["drills"] == 2 and out["stored"] == 2

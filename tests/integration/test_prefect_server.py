@@ -35,7 +35,7 @@ def own_environ() -> Iterator[None]:
 
 @pytest.mark.usefixtures("own_environ")
 def test_ensure_server_when_none_then_started_reused_and_stopped(ops_home: Path) -> None:
-    from flows.prefect_server import current, ensure_server, healthy, stop_server
+    from flows.orchestration.local_server import current, ensure_server, healthy, stop_server
 
     settings = load_settings()
     info = ensure_server(settings, port=4300)

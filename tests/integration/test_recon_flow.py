@@ -53,7 +53,7 @@ def test_recon_flow_when_run_twice_then_same_breaks_same_report_bytes_and_one_al
         webhook: list[dict[str, object]]) -> None:
     from prefect.client.orchestration import get_client
 
-    from flows.recon_flow import recon
+    from flows.jobs.recon import recon
 
     db_url = f"sqlite:///{tmp_path / 'ops.sqlite'}"
     _, cday, _ = make_world(tmp_path, db_url, list(scenarios.SCENARIOS), monkeypatch)
@@ -87,7 +87,7 @@ def test_recon_flow_when_run_twice_then_same_breaks_same_report_bytes_and_one_al
     assert len(webhook) == 1  # nothing new: no second alert
 
     # The on-call view and the sign-off, through opsctl.
-    from flows.cli_recon import app
+    from flows.opsctl.recon import app
 
     runner = CliRunner()
     shown = runner.invoke(app, ["show", "--date", DAY.isoformat(), "--json"])
@@ -107,7 +107,7 @@ def test_recon_flow_when_run_twice_then_same_breaks_same_report_bytes_and_one_al
 
 def test_recon_flow_when_clearing_file_missing_then_run_fails_and_is_recorded_failed(
         prefect_harness: None, tmp_path: Path, ops_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from flows.recon_flow import recon
+    from flows.jobs.recon import recon
 
     db_url = f"sqlite:///{tmp_path / 'ops.sqlite'}"
     world, _, _ = make_world(tmp_path, db_url, [], monkeypatch)
@@ -126,6 +126,6 @@ def test_recon_flow_when_clearing_file_missing_then_run_fails_and_is_recorded_fa
 
 
 def test_recon_flow_when_not_a_session_then_ends_cleanly(prefect_harness: None, ops_home: Path) -> None:
-    from flows.recon_flow import recon
+    from flows.jobs.recon import recon
 
     assert recon(date="2026-11-26")["status"] == "not a session"  # Thanksgiving

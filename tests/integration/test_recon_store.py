@@ -13,9 +13,9 @@ from core_bridge.settings import load_settings
 from flows.errors import ReconError
 from flows.recon import scenarios
 from flows.recon import store as rstore
+from flows.recon.inputs import fetch_inputs
 from flows.recon.reconcile import ReconResult, reconcile
 from flows.recon.synthetic import consistent_day
-from flows.recon_flow import fetch_inputs
 from flows.store.db import make_engine, session_scope
 from flows.store.models import ReconRunStatus
 from tests.integration.recon_world import DAY, NEXT, fills_for, make_world, seed_store, write_clearing

@@ -13,10 +13,10 @@ import pytest
 from core_bridge.protocol import Side
 from flows.recon import scenarios
 from flows.recon.frames import POSITION_COLUMNS, conform
+from flows.recon.inputs import fetch_inputs
 from flows.recon.reconcile import journal_positions, reconcile
 from flows.recon.scenarios import ScenarioDay
 from flows.recon.synthetic import fills_from_events
-from flows.recon_flow import fetch_inputs
 from flows.store.db import make_engine
 from flows.store.loader import load_events
 from hw.clearing_twin.book import Fill

@@ -32,7 +32,7 @@ def ny_ns(day: dt.date, hour: int = 2) -> int:
 def test_retention_flow_when_run_repeatedly_then_archives_once_purges_unheld_and_fails_on_tamper(
     prefect_harness: None, ops_home: Path
 ) -> None:
-    from flows.retention import retention
+    from flows.jobs.retention import retention
 
     for rel, data in FILES.items():
         (ops_home / rel).parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flows.ha.scenarios import crash_series
+from flows.ha.runner import crash_series
 
 
 def test_crash_series_when_twenty_active_nodes_killed_then_no_event_lost_or_duplicated(tmp_path: Path) -> None:

@@ -204,7 +204,7 @@ def test_sweep_stale_when_owner_process_gone_then_its_network_is_removed() -> No
 # ------------------------------------------------------------------------------------------------ the drill's choice
 def test_network_choice_when_scenario_hosts_or_probe_differ_then_only_primary_network_in_namespaces(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from flows.ha.scenarios import network_choice
+    from flows.ha.runner import network_choice
     from hw.hosts import Host
 
     inventory = {"colo-a": Host("colo-a", "10.0.0.1", 22, "ops", tmp_path / "k", tmp_path / "kh")}

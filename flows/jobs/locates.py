@@ -1,6 +1,6 @@
-"""`locates`: ETB + pre-borrow lists and every exchange's threshold list (for the settlement day before the
-trade date) → per-symbol locate availability pushed to the core, grants in the locate log. `regsho-report`
-(after the close): usage into the locate log and the daily Reg SHO report. Thin wiring over runs.py."""
+"""`locates` (06:00 ET): ETB + pre-borrow lists and every exchange's threshold list (for the settlement day
+before the trade date) → per-symbol locate availability pushed to the core, grants in the locate log.
+Thin wiring over flows/clearing/runs.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed
 
 from flows.calendars import require_session
-from flows.clearing.runs import RunSummary, run_locates, run_regsho_report
+from flows.clearing.runs import RunSummary, run_locates
 from flows.clearing.wiring import core_for, engine_for, load_settings
 from flows.dates import parse_date
 from flows.errors import NotASessionError
@@ -43,20 +43,3 @@ def locates(date: str | None = None) -> Any:
     summary = lists_and_push(day)
     create_markdown_artifact(key="locates-summary", markdown=summary.markdown(), description=f"locates {day}")
     return summary.pushed | {"files": [(f.name, f.status, f.records) for f in summary.files]}
-
-
-@flow(name="regsho-report", log_prints=False)
-def regsho_report(date: str | None = None) -> Any:
-    day = parse_date(date)
-    try:
-        require_session(day)
-    except NotASessionError as exc:
-        return Completed(message=f"not a session: {exc}")
-    settings = load_settings()
-    engine = engine_for(settings)
-    try:
-        summary = run_regsho_report(engine, day, settings.reports_dir(day.isoformat()))
-    finally:
-        engine.dispose()
-    create_markdown_artifact(key="regsho-report", markdown=summary.markdown(), description=f"Reg SHO {day}")
-    return {"outputs": summary.outputs, "alerts": summary.alerts}

@@ -192,7 +192,7 @@ def _active_api_url() -> str | None:
 
 def stop_all(settings: Settings | None = None, *, prefect: bool = True) -> list[str]:
     """Stop every service the demo or `opsctl twin up` started under this home."""
-    from flows.prefect_server import stop_server
+    from flows.orchestration.local_server import stop_server
     from hw.twin.launch import stop_twin
 
     settings = settings or load_settings()
@@ -339,7 +339,7 @@ def _run_demo(
     on_step: Callable[[Step], None] | None,
     on_orders: Callable[[int], None] | None,
 ) -> DemoResult:
-    from flows.prefect_server import ensure_server
+    from flows.orchestration.local_server import ensure_server
 
     settings = load_settings()
     day = date or default_demo_date()
@@ -389,16 +389,17 @@ def _run_demo(
     sftp = step("clearing SFTP twin", lambda: start_clearing_sftp(settings))
     step("clearing SOD files", lambda: publish_clearing_sod(settings, day))
 
-    from flows.bp_refresh import bp_refresh
-    from flows.cat import cat
-    from flows.eod_capture import eod_capture
-    from flows.limits import push_limits
-    from flows.locates import locates, regsho_report
-    from flows.ops_report_flow import ops_report
-    from flows.preopen_check import preopen_check
-    from flows.recon_flow import recon
-    from flows.retention import retention
-    from flows.sod_load import sod_load
+    from flows.controls.limits import push_limits
+    from flows.jobs.bp_refresh import bp_refresh
+    from flows.jobs.cat import cat
+    from flows.jobs.eod_capture import eod_capture
+    from flows.jobs.locates import locates
+    from flows.jobs.ops_report import ops_report
+    from flows.jobs.preopen_check import preopen_check
+    from flows.jobs.recon import recon
+    from flows.jobs.regsho_report import regsho_report
+    from flows.jobs.retention import retention
+    from flows.jobs.sod_load import sod_load
 
     d = day.isoformat()
     as_of = dt.datetime(day.year, day.month, day.day, 11, 15, tzinfo=dt.UTC).isoformat()  # 06:15 ET
@@ -416,7 +417,7 @@ def _run_demo(
         step("flow:cat", lambda: cat(date=d, return_state=True))
         step("flow:retention", lambda: retention(date=d, return_state=True))
         if ha_available:
-            from flows.ha_drill import ha_drill
+            from flows.jobs.ha_drill import ha_drill
 
             step("flow:ha-drill", lambda: ha_drill(date=d, return_state=True))
         else:
@@ -439,7 +440,7 @@ def _ha_available() -> bool:
     import shutil
 
     try:
-        import flows.ha_drill  # noqa: F401
+        import flows.jobs.ha_drill  # noqa: F401
     except ImportError:
         return False
     return Path("/usr/sbin/sshd").exists() or shutil.which("sshd") is not None

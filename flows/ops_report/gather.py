@@ -84,16 +84,3 @@ def build_ops_day(settings: Settings, day: dt.date, flows: list[dict[str, str]])
                 if f.suffix in (".html", ".md") or f.name.endswith("report.json"):
                     out.reports[f"{sub}/{f.name}"] = f"{sub}/{f.name}"
     return out
-
-
-def flow_states_from_prefect(day: dt.date) -> list[dict[str, str]]:
-    """The day's flow runs as Prefect recorded them (latest run per flow)."""
-    import asyncio
-
-    from flows.cli_ops import day_runs
-
-    latest: dict[str, str] = {}
-    for r in reversed(asyncio.run(day_runs(day.isoformat()))):  # oldest first, so the newest run wins
-        if r["flow"] != "ops-report":
-            latest[str(r["flow"])] = str(r["state"])
-    return [{"flow": f, "state": s} for f, s in sorted(latest.items())]

@@ -1,7 +1,7 @@
 """infra/prefect.yaml as data: the day's deployments, schedules, concurrency limits and automations.
 
 Pure parsing here (cheap: PyYAML only) so `opsctl list` stays fast; applying to a server lives in
-flows/deploy_apply.py, which imports Prefect.
+flows/orchestration/apply.py, which imports Prefect.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PREFECT_YAML = ROOT / "infra" / "prefect.yaml"
 TIMEZONE = "America/New_York"
 

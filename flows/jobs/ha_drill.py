@@ -6,7 +6,7 @@ Thin wiring of flows/ha (scenarios, rig, checks) into a few coarse Prefect tasks
     COLO_OPS_HOME/reports/<date>/ha/ha-drill.{json,html}) -> store (ha_drills table)
 
 Parameters: `date` (New York business date of the drill; default today), `scenarios` (default all of
-flows.ha.scenarios.SCENARIOS), `series` (0: none; N: also N consecutive crashes of the active node with
+flows.ha.runner.SCENARIOS), `series` (0: none; N: also N consecutive crashes of the active node with
 the stream checked across all of them), `db_url` (default COLO_OPS_DB_URL). The flow fails (after the report
 and the rows are written) when any drill failed.
 """
@@ -29,7 +29,7 @@ from flows.errors import DrillFailedError
 def run_drills_task(work: str, scenarios: list[str], series: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from pathlib import Path
 
-    from flows.ha.scenarios import crash_series, run_scenario
+    from flows.ha.runner import crash_series, run_scenario
 
     root = Path(work)
     shutil.rmtree(root, ignore_errors=True)
@@ -69,7 +69,7 @@ def store_task(db_url: str, date: str, drills: list[dict[str, Any]], started_at:
 @flow(name="ha-drill", log_prints=False)
 def ha_drill(date: str | None = None, scenarios: list[str] | None = None, series: int = 0,
              db_url: str | None = None) -> dict[str, Any]:
-    from flows.ha.scenarios import SCENARIOS
+    from flows.ha.runner import SCENARIOS
 
     log = get_run_logger()
     settings = load_settings()

@@ -16,12 +16,13 @@ from flows.dates import parse_date
 def gather_and_write(date: str, flows: list[dict[str, str]] | None) -> dict[str, Any]:
     import datetime as dt
 
-    from flows.ops_report import build_ops_day, flow_states_from_prefect
+    from flows.ops_report.gather import build_ops_day
+    from flows.orchestration.prefect_runs import latest_flow_states
     from reports.ops_report import write_ops_report
 
     settings = load_settings()
     day = dt.date.fromisoformat(date)
-    ops_day = build_ops_day(settings, day, flows if flows is not None else flow_states_from_prefect(day))
+    ops_day = build_ops_day(settings, day, flows if flows is not None else latest_flow_states(day))
     path = write_ops_report(ops_day, settings.reports_dir(date))
     return {"path": str(path), "flows": ops_day.flows, "orders": ops_day.events_by_type.get("ORDER_NEW", 0),
             "rejects": sum(ops_day.rejects_by_reason.values()), "breaks": sum(ops_day.breaks_by_type.values())}

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from core_bridge.settings import Settings
-from flows.deployments import ROOT
 
-LIMITS_FILE = ROOT / "infra" / "limits.toml"
+LIMITS_FILE = Path(__file__).resolve().parents[2] / "infra" / "limits.toml"
 
 
 def load_limits(path: Path = LIMITS_FILE) -> dict[str, Any]:

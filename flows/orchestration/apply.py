@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core_bridge.settings import load_settings
-from flows.deployments import ROOT, Plan, load_plan
+from flows.orchestration.deployments import ROOT, Plan, load_plan
 
 
 @dataclass

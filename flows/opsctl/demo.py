@@ -28,7 +28,7 @@ def cmd_demo(
     `opsctl demo --down` stops everything. Run again for the same date, it first moves the earlier run
     to COLO_OPS_HOME/previous/<UTC stamp>/ (nothing is deleted).
     """
-    from flows.demo import stop_all
+    from flows.orchestration.demo_day import stop_all
 
     if down:
         stopped = stop_all(load_settings())
@@ -39,8 +39,8 @@ def cmd_demo(
     from rich.table import Table
 
     from flows.dates import parse_date
-    from flows.demo import Step, run_demo
     from flows.errors import DemoHomeError
+    from flows.orchestration.demo_day import Step, run_demo
 
     console = Console(stderr=as_json)
     day = parse_date(date) if date else None
@@ -91,7 +91,7 @@ def twin_up(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Start the twin core (keys and endpoint files under COLO_OPS_HOME) and the capture."""
-    from flows.demo import _ha_available, _record, start_capture, start_core
+    from flows.orchestration.demo_day import _ha_available, _record, start_capture, start_core
 
     settings = load_settings()
     settings.run_dir.mkdir(parents=True, exist_ok=True)
@@ -114,7 +114,7 @@ def twin_up(
 @twin_app.command("down")
 def twin_down() -> None:
     """Stop the twin nodes and the capture started under COLO_OPS_HOME (the Prefect server is left up)."""
-    from flows.demo import stop_all
+    from flows.orchestration.demo_day import stop_all
 
     stopped = stop_all(load_settings(), prefect=False)
     typer.echo("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))

@@ -15,7 +15,7 @@ import typer
 
 from core_bridge.settings import load_settings
 from flows.dates import parse_date
-from flows.deployments import load_plan
+from flows.orchestration.deployments import load_plan
 
 server_app = typer.Typer(help="The local Prefect server the demo and opsctl share.", no_args_is_help=True)
 
@@ -28,7 +28,7 @@ def _connect() -> str:
     """Point this process at a Prefect server: PREFECT_API_URL if set, else the local one if running."""
     if os.environ.get("PREFECT_API_URL"):
         return os.environ["PREFECT_API_URL"]
-    from flows.prefect_server import current, use_server
+    from flows.orchestration.local_server import current, use_server
 
     settings = load_settings()
     info = current(settings)
@@ -68,7 +68,7 @@ def _run(flow: str, date: str | None, wait: bool, local: bool, as_json: bool) ->
     day = parse_date(date).isoformat()
     if local:
         if not os.environ.get("PREFECT_API_URL"):
-            from flows.prefect_server import current, use_server
+            from flows.orchestration.local_server import current, use_server
 
             settings = load_settings()
             info = current(settings)
@@ -115,45 +115,6 @@ def cmd_rerun(
     _run(flow, date, wait, local, as_json)
 
 
-async def day_runs(day: str) -> list[dict[str, Any]]:
-    """Every flow run whose `date` parameter is `day`, with its artifacts (newest first).
-
-    Plain REST filters: Prefect 3.8.8's client helpers send null sub-filters its own server rejects (422).
-    """
-    from prefect.client.orchestration import get_client
-
-    async with get_client() as client:
-        http = client._client
-        runs: list[dict[str, Any]] = []
-        for offset in range(0, 2000, 200):  # the server pages at 200
-            body = {"sort": "START_TIME_DESC", "limit": 200, "offset": offset}
-            resp = await http.post("/flow_runs/filter", json=body)
-            page = resp.json()
-            runs.extend(page)
-            if len(page) < 200:
-                break
-        flows = {f["id"]: f["name"] for f in (await http.post("/flows/filter", json={"limit": 200})).json()}
-        out = []
-        for r in runs:
-            if str((r.get("parameters") or {}).get("date")) != day:
-                continue
-            arts = (await http.post("/artifacts/filter", json={
-                "artifacts": {"flow_run_id": {"any_": [r["id"]]}}, "limit": 200, "offset": 0})).json()
-            state = r.get("state") or {}
-            out.append(
-                {
-                    "flow": flows.get(r["flow_id"], r["flow_id"]),
-                    "flow_run": r["name"],
-                    "id": r["id"],
-                    "state": state.get("name"),
-                    "start": r.get("start_time"),
-                    "end": r.get("end_time"),
-                    "artifacts": [a.get("key") or a.get("type") for a in arts],
-                }
-            )
-        return out
-
-
 def cmd_status(
     date: str | None = typer.Option(None, "--date", help="Business date YYYY-MM-DD (default: today in New York)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -161,6 +122,8 @@ def cmd_status(
     """The day's flow runs, their states and artifacts."""
     _connect()
     day = parse_date(date).isoformat()
+    from flows.orchestration.prefect_runs import day_runs
+
     rows = asyncio.run(day_runs(day))
     if as_json:
         _echo_json({"date": day, "runs": rows})
@@ -174,7 +137,7 @@ def cmd_status(
 def cmd_deploy(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Apply infra/prefect.yaml to the Prefect server (PREFECT_API_URL or the local one)."""
     _connect()
-    from flows.deploy_apply import apply_plan
+    from flows.orchestration.apply import apply_plan
 
     res = asyncio.run(apply_plan())
     payload = {
@@ -193,7 +156,7 @@ def cmd_deploy(as_json: bool = typer.Option(False, "--json", help="Print JSON.")
 def cmd_serve() -> None:
     """Run every deployment's schedule from this process (one-box installs and the demo). Ctrl-C stops."""
     _connect()
-    from flows.deploy_apply import serve_all
+    from flows.orchestration.apply import serve_all
 
     serve_all()
 
@@ -211,7 +174,7 @@ def cmd_worker(pool: str = typer.Option("ops", "--pool", help="Work pool to pull
 @server_app.command("up")
 def server_up(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Start (or reuse) the local Prefect server."""
-    from flows.prefect_server import ensure_server
+    from flows.orchestration.local_server import ensure_server
 
     info = ensure_server()
     if as_json:
@@ -223,7 +186,7 @@ def server_up(as_json: bool = typer.Option(False, "--json", help="Print JSON."))
 @server_app.command("down")
 def server_down() -> None:
     """Stop the local Prefect server started by `opsctl server up` or the demo."""
-    from flows.prefect_server import stop_server
+    from flows.orchestration.local_server import stop_server
 
     typer.echo("stopped" if stop_server() else "not running")
 
@@ -231,7 +194,7 @@ def server_down() -> None:
 @server_app.command("status")
 def server_status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Is the local Prefect server up?"""
-    from flows.prefect_server import current
+    from flows.orchestration.local_server import current
 
     info = current()
     payload = {

@@ -10,8 +10,9 @@ from prefect import flow, get_run_logger, task
 
 from core_bridge.settings import load_settings
 from flows.calendars import is_session
-from flows.cat import build_report, load_events, store_feedback, submit_sealed
-from flows.cat_submit import make_submitter
+from flows.cat.events import load_events
+from flows.cat.submission import make_submitter
+from flows.cat.submissions import build_report, store_feedback, submit_sealed
 from flows.dates import parse_date
 from hw.refdata import ACCOUNTS_BY_ID
 from reports.cat.config import CatConfig
