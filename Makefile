@@ -42,3 +42,31 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var
+
+# ---- reference C core (hw/core_sdk, docs/core_sdk.md): `make refcore`, `make refcore-asan` ------------------
+# libzmq (with CURVE), cJSON and pkg-config come from Debian: installed when missing and running as root.
+REFCORE_CC ?= cc
+REFCORE_OUT := var/build
+REFCORE_DEPS := hw/core_sdk/refcore.c hw/core_sdk/colo_ops_protocol.h
+REFCORE_CFLAGS := -std=c11 -Wall -Werror -Ihw/core_sdk
+REFCORE_PKGS := libzmq libcjson
+
+.PHONY: refcore refcore-asan refcore-deps
+
+refcore-deps:
+	@pkg-config --exists $(REFCORE_PKGS) 2>/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
+		&& DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+		&& apt-get install -y -qq libzmq3-dev libcjson-dev pkg-config >/dev/null; } \
+		|| { echo "error: the reference core needs libzmq3-dev libcjson-dev pkg-config (apt-get, as root)" >&2; exit 1; }
+
+refcore: $(REFCORE_OUT)/refcore
+refcore-asan: $(REFCORE_OUT)/refcore-asan
+
+$(REFCORE_OUT)/refcore: $(REFCORE_DEPS) | refcore-deps
+	@mkdir -p $(@D)
+	$(REFCORE_CC) $(REFCORE_CFLAGS) -O2 -o $@ hw/core_sdk/refcore.c $$(pkg-config --cflags --libs $(REFCORE_PKGS))
+
+$(REFCORE_OUT)/refcore-asan: $(REFCORE_DEPS) | refcore-deps
+	@mkdir -p $(@D)
+	$(REFCORE_CC) $(REFCORE_CFLAGS) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+		-fno-sanitize-recover=all -o $@ hw/core_sdk/refcore.c $$(pkg-config --cflags --libs $(REFCORE_PKGS))

@@ -38,7 +38,8 @@ from core_bridge.auth import (
     server_keypair,
     server_public,
 )
-from core_bridge.journal import Journal, read_durable
+from core_bridge.journal.segment import read_durable
+from core_bridge.journal.writer import Journal
 from core_bridge.protocol import DROPCOPY_TOPIC, decode_batch, encode_batch
 from hw.twin.launch import TwinHandle, start_twin
 from hw.twin.stream import SyntheticStream

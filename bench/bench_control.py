@@ -84,7 +84,7 @@ class _RawEcho:
     """The raw CURVE DEALER/ROUTER echo, in its own process like the core."""
 
     def __init__(self, keys_dir: Path) -> None:
-        from core_bridge.client import read_curve_key
+        from core_bridge.client.keyfile import read_curve_key
 
         srv_pub, srv_sec = read_curve_key(keys_dir / "core.key_secret")
         cli_pub, cli_sec = read_curve_key(keys_dir / "clients" / "operator.key_secret")
@@ -132,7 +132,7 @@ def _interleaved(series: dict[str, Callable[[int], object]], n: int) -> dict[str
 
 
 def _round_trips(control: str, keys_dir: Path, n: int) -> dict[str, list[float]]:
-    from core_bridge.client import CoreClient
+    from core_bridge.client.commands import CoreClient
 
     levels = ("HALTED", "CANCEL_ONLY")
     raw = _RawEcho(keys_dir)
@@ -203,7 +203,7 @@ def _cold(argv: list[str], env: dict[str, str]) -> float:
 
 def _cold_processes(control: str, keys_dir: Path, env: dict[str, str],
                     n: int) -> tuple[list[float], list[float], list[float]]:
-    from core_bridge.client import read_curve_key
+    from core_bridge.client.keyfile import read_curve_key
 
     srv_pub, _ = read_curve_key(keys_dir / "core.key")
     cli_pub, cli_sec = read_curve_key(keys_dir / "clients" / "operator.key_secret")

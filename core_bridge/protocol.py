@@ -13,14 +13,21 @@ Sockets (all CURVE-encrypted; the core is the CURVE server on every socket):
 
 Every control request is a JSON object::
 
-    {"v": 1, "cmd": "set_kill", "id": "<idempotency key>", "operator": "jdoe", "reason": "...",
-     "expires_ns": 1763800000000000000, "args": {...}}
+    {"v": 2, "cmd": "set_kill", "id": "<idempotency key>", "operator": "jdoe", "reason": "...",
+     "expires_ns": 1763800000000000000, "args": {...}, "durable_notify": false}
 
 and every reply::
 
-    {"v": 1, "id": "<same key>", "ok": true, "code": "OK", "state_version": 42, "result": {...}}
+    {"v": 2, "id": "<same key>", "ok": true, "code": "OK", "state_version": 42, "durable_version": 41,
+     "result": {...}, "message": ""}
 
 The role is not in the request: the core derives it from the client's CURVE public key.
+
+Version 2 is the ack contract (docs/protocol.md §3.1): a *tightening* control is acked as soon as it is
+applied, before it is durable (`durable_version` says how far the disk is), and made durable within
+GROUP_COMMIT_INTERVAL_US; every other mutating command is acked only once durable; a core that starts after
+an unclean stop comes up HALTED. A version-1 request is still served, with version-1 semantics (every ack
+of a mutating command waits until it is durable; the reply has no `durable_version`).
 """
 
 from __future__ import annotations
@@ -38,7 +45,16 @@ if TYPE_CHECKING:
     EVENT_DTYPE: np.dtype
     EVENT_SIZE: int
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # the control protocol this side speaks (hello negotiates; see SUPPORTED_VERSIONS)
+PROTOCOL_VERSION_MIN = 1  # the oldest control protocol a core still serves (v1: every mutating ack is durable)
+SUPPORTED_VERSIONS = tuple(range(PROTOCOL_VERSION_MIN, PROTOCOL_VERSION + 1))
+# The drop-copy batch header's `version` and a rewind request's `v`: the record stream, unchanged by control
+# protocol 2 (a core also accepts a rewind request with v = 2).
+STREAM_VERSION = 1
+# Ack contract (v2): a core makes an applied change durable (write + flush started) within this interval of
+# applying it, batching the changes applied meanwhile into one flush (group commit). Durability itself then
+# takes the device's flush time; `durable_version` in replies and heartbeats says how far it has got.
+GROUP_COMMIT_INTERVAL_US = 2_000
 
 # Fixed point: every price on the wire and in the journal is an integer number of 1/10,000 dollar.
 # US equities quote in $0.01 above $1 and $0.0001 below (Reg NMS 612), so 1e-4 is exact for all of them.
@@ -111,6 +127,18 @@ COMMAND_ROLE: dict[Command, Role] = {
 
 # Commands that change state; read-only ones never bump the state version.
 MUTATING = frozenset(c for c, r in COMMAND_ROLE.items() if r is not Role.MONITOR)
+
+# Ack contract (v2, docs/protocol.md §3.1). A command of TIGHTENABLE that leaves nothing less restrictive than
+# it was (a kill level raised or set again, cancel_all, limits lowered, symbols added to the restricted list,
+# halts or the MWCB level raised) is *tightening*: acked as soon as it is applied, durable within
+# GROUP_COMMIT_INTERVAL_US. Every other applied mutating command (a loosening, or any other command) is acked
+# only once it is durable.
+TIGHTENABLE = frozenset({Command.SET_KILL, Command.CANCEL_ALL, Command.SET_LIMITS, Command.SET_RESTRICTED,
+                         Command.SET_HALTS})
+# Limit keys for which a higher value restricts more; every other limit key restricts more when lower.
+LIMITS_TIGHTER_WHEN_HIGHER = frozenset({"duplicate_window_ms"})
+# Symbol halt states from least to most restrictive.
+HALT_RANK = {"OPEN": 0, "LULD_PAUSE": 1, "HALTED": 2}
 
 
 class KillScope(enum.StrEnum):
@@ -284,7 +312,7 @@ def encode_batch(records: np.ndarray) -> tuple[bytes, bytes]:
         raise TypeError(f"records must have EVENT_DTYPE, got {records.dtype}")
     if len(records) == 0:
         raise ValueError("empty batch")
-    hdr = BatchHeader(PROTOCOL_VERSION, int(records["epoch"][0]), int(records["seq"][0]), len(records))
+    hdr = BatchHeader(STREAM_VERSION, int(records["epoch"][0]), int(records["seq"][0]), len(records))
     return hdr.pack(), np.ascontiguousarray(records).tobytes()
 
 
@@ -294,8 +322,8 @@ def decode_batch(header: bytes, payload: bytes) -> tuple[BatchHeader, np.ndarray
 
     size = event_dtype().itemsize
     hdr = BatchHeader.unpack(header)
-    if hdr.version != PROTOCOL_VERSION:
-        raise ValueError(f"unsupported protocol version {hdr.version}")
+    if hdr.version != STREAM_VERSION:
+        raise ValueError(f"unsupported stream version {hdr.version}")
     if hdr.record_size != size:
         raise ValueError(f"record size {hdr.record_size}, expected {size}")
     if hdr.count == 0 or len(payload) != hdr.count * size:
@@ -344,19 +372,22 @@ class Request:
     expires_ns: int
     args: dict[str, Any] = field(default_factory=dict)
     v: int = PROTOCOL_VERSION
+    # v2: ask for a follow-up frame (Reply.followup == "durable") once an ack sent before durability is durable
+    durable_notify: bool = False
 
     def encode(self) -> bytes:
-        return orjson.dumps(
-            {
-                "v": self.v,
-                "cmd": self.cmd.value,
-                "id": self.id,
-                "operator": self.operator,
-                "reason": self.reason,
-                "expires_ns": self.expires_ns,
-                "args": self.args,
-            }
-        )
+        doc: dict[str, Any] = {
+            "v": self.v,
+            "cmd": self.cmd.value,
+            "id": self.id,
+            "operator": self.operator,
+            "reason": self.reason,
+            "expires_ns": self.expires_ns,
+            "args": self.args,
+        }
+        if self.durable_notify:
+            doc["durable_notify"] = True
+        return orjson.dumps(doc)
 
     @classmethod
     def decode(cls, frame: bytes) -> Request:
@@ -380,7 +411,10 @@ class Request:
             raise ValueError(f"unknown command {obj['cmd']!r}") from None
         if not obj["id"] or len(obj["id"]) > 128:
             raise ValueError("field 'id' must be 1..128 characters")
-        return cls(cmd, obj["id"], obj["operator"], obj["reason"], obj["expires_ns"], args, obj["v"])
+        notify = obj.get("durable_notify", False)
+        if not isinstance(notify, bool):
+            raise ValueError("field 'durable_notify' is not a boolean")
+        return cls(cmd, obj["id"], obj["operator"], obj["reason"], obj["expires_ns"], args, obj["v"], notify)
 
 
 @dataclass(slots=True)
@@ -392,19 +426,34 @@ class Reply:
     result: dict[str, Any] = field(default_factory=dict)
     message: str = ""
     v: int = PROTOCOL_VERSION
+    # v2: the highest state version already durable on the core when this frame was sent (None: a v1 reply,
+    # whose ack of a mutating command means durable). The change of this ack is durable iff
+    # durable_version >= state_version.
+    durable_version: int | None = None
+    # v2: "" for the reply itself; "durable" for the follow-up frame a `durable_notify` request gets once its
+    # change is durable (same id, ok, code and state_version; result {}).
+    followup: str = ""
+
+    @property
+    def durable(self) -> bool:
+        """The change this ack reports is durable on the core (v1 acks always are)."""
+        return self.durable_version is None or self.durable_version >= self.state_version
 
     def encode(self) -> bytes:
-        return orjson.dumps(
-            {
-                "v": self.v,
-                "id": self.id,
-                "ok": self.ok,
-                "code": self.code,
-                "state_version": self.state_version,
-                "result": self.result,
-                "message": self.message,
-            }
-        )
+        doc: dict[str, Any] = {
+            "v": self.v,
+            "id": self.id,
+            "ok": self.ok,
+            "code": self.code,
+            "state_version": self.state_version,
+        }
+        if self.durable_version is not None:
+            doc["durable_version"] = self.durable_version
+        doc["result"] = self.result
+        doc["message"] = self.message
+        if self.followup:
+            doc["followup"] = self.followup
+        return orjson.dumps(doc)
 
     @classmethod
     def decode(cls, frame: bytes) -> Reply:
@@ -419,6 +468,8 @@ class Reply:
             result=dict(obj.get("result") or {}),
             message=str(obj.get("message", "")),
             v=int(obj.get("v", PROTOCOL_VERSION)),
+            durable_version=None if obj.get("durable_version") is None else int(obj["durable_version"]),
+            followup=str(obj.get("followup") or ""),
         )
 
 
@@ -427,12 +478,16 @@ class Reply:
 # touches money; prices inside orders are decimal strings too and become PRICE_SCALE integers in the core.
 # Kill levels and sides travel by enum *name*. `key` is null for the firm scope.
 #
-#   hello             {}                                   -> {protocol, core_id, node, epoch, identity, role}
+#   hello             {}                                   -> {protocol (the version of this exchange = the
+#                                                              request's v), versions [every v served], core_id,
+#                                                              node, epoch, identity, role}
+#       an unserved v gets MSG_VERSION_UNSUPPORTED with result {versions}: the client retries with one of them.
 #   status            {}                                   -> {node, ha_role ("active"|"passive"), trading_state
 #                                                              (firm level name), kill {firm, account{}, symbol{},
 #                                                              venue{}}, last_seq, epoch, limits_version,
 #                                                              state_version, state_unknown, orders_working,
-#                                                              uptime_s, core_time_ns, auth_failures}
+#                                                              uptime_s, core_time_ns, auth_failures,
+#                                                              durable_version, start ("clean"|"unclean"|"unknown")}
 #   snapshot          {}                                   -> status + {limits {"firm": {...}, "<acct>": {...}},
 #                                                              temp_limits [{account, limits, until_ns}],
 #                                                              bp {acct: dec}, bp_as_of_ns, locates {sym: int},
@@ -468,7 +523,7 @@ class Reply:
 # LIMITS_CHANGED, ...) and bumps state_version. A request whose `id` was already applied is not applied
 # again: the core replays the original reply (same state_version).
 
-# Rewind: {"v":1, "epoch": E, "from_seq": N, "to_seq": M}. The core replies with zero or more
+# Rewind: {"v": STREAM_VERSION (1; 2 is accepted too), "epoch": E, "from_seq": N, "to_seq": M}. The core replies with zero or more
 # [header, records] message pairs (at most REWIND_CHUNK records each) and ends with a one-frame
 # JSON message {"end": true, "epoch": E, "last_seq": L, "code": "OK"|<ReasonCode>}.
 REWIND_CHUNK = 8192

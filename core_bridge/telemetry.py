@@ -1,4 +1,4 @@
-"""Telemetry: the core's heartbeat/health feed, a model of what it says, and a Prometheus exporter.
+"""Telemetry: the core's heartbeat/health feed and a model of what it says (the exporter: core_bridge.exporter).
 
 The core publishes on its telemetry PUB socket (CURVE) two-frame messages `[topic, JSON]`:
 
@@ -11,7 +11,13 @@ and the exporter. Field names are read defensively (`_pick`) because health is a
 dashboards, not a contract: an absent figure shows as unknown, never as zero (fail closed: a missing
 heartbeat is "no heartbeat", not "fresh").
 
-Import cost: zmq + orjson only; prometheus_client is imported inside `Exporter`.
+`HealthTotals` (core_bridge.metrics; the model's `totals`) folds every health message once, as it arrives,
+into cumulative figures a Prometheus counter or histogram can carry: orders accepted, gate latency buckets.
+
+The Prometheus exporter itself (`Exporter`, `run_exporter`) lives in `core_bridge.exporter`; the two names
+are still importable from here (loaded on first use).
+
+Import cost: zmq + orjson only; prometheus_client is imported by `core_bridge.exporter` only.
 """
 
 from __future__ import annotations
@@ -25,7 +31,18 @@ from typing import Any
 import orjson
 import zmq
 
+from core_bridge.metrics import HealthTotals
 from core_bridge.protocol import TELEMETRY_TOPIC_HEALTH, TELEMETRY_TOPIC_HEARTBEAT, KillLevel
+
+
+def __getattr__(name: str) -> Any:
+    """`Exporter` and `run_exporter` moved to core_bridge.exporter (import them from there); still served
+    from here, loaded on first use, so that importing this module does not pull in prometheus_client."""
+    if name in ("Exporter", "run_exporter"):
+        from core_bridge import exporter
+
+        return getattr(exporter, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _pick(doc: Mapping[str, Any], *names: str) -> Any:
@@ -133,12 +150,16 @@ class TelemetryModel:
     health_at_ns: int | None = None
     captured_seq: int | None = None  # last seq the bridge's journal holds, when a capture reports it
     client_auth_failures: int = 0
+    control_ok: bool | None = None  # did the last `status` request get an ack (None: not asked yet)
+    telemetry_malformed: int = 0  # telemetry frames the subscriber dropped as malformed
+    totals: HealthTotals = field(default_factory=HealthTotals)
 
     def observe(self, topic: bytes, doc: dict[str, Any], at_ns: int) -> None:
         if topic == TELEMETRY_TOPIC_HEARTBEAT:
             self.heartbeat, self.heartbeat_at_ns = doc, at_ns
         elif topic == TELEMETRY_TOPIC_HEALTH:
             self.health, self.health_at_ns = doc, at_ns
+            self.totals.fold(doc, at_ns)
 
     def observe_status(self, result: dict[str, Any], at_ns: int | None = None) -> None:
         self.status, self.status_at_ns = dict(result), at_ns or time.time_ns()
@@ -209,6 +230,11 @@ class TelemetryModel:
         return {}
 
     @property
+    def node(self) -> str | None:
+        v = _pick(self.status, "node") or _pick(self.heartbeat or {}, "node") or _pick(self.health, "node")
+        return str(v) if v is not None else None
+
+    @property
     def core_auth_failures(self) -> int | None:
         v = _pick(self.health, "auth_failures")
         return int(v) if isinstance(v, int) else None
@@ -260,76 +286,6 @@ def level_value(name: str | None) -> int | None:
         return -1
 
 
-class Exporter:
-    """Prometheus metrics for one core, refreshed from a TelemetryModel (`update`), served over HTTP.
-
-    Metric names carry the `colo_core_` prefix; kill levels are numbers (0 ACTIVE .. 3 HALTED, -1 unknown
-    text) so alerts can say "firm level > 0".
-    """
-
-    def __init__(self, registry: Any = None) -> None:
-        from prometheus_client import CollectorRegistry, Gauge
-
-        self.registry = registry or CollectorRegistry()
-        r = self.registry
-        self.trading_state = Gauge("colo_core_trading_state", "Firm kill level (0 ACTIVE .. 3 HALTED)", registry=r)
-        self.kill_level = Gauge("colo_core_kill_level", "Kill level per scope", ["scope", "key"], registry=r)
-        self.hb_age = Gauge("colo_core_heartbeat_age_seconds", "Age of the last heartbeat (NaN: none)", registry=r)
-        self.orders = Gauge("colo_core_orders_per_second", "Orders per second through the risk gate", registry=r)
-        self.rejects = Gauge("colo_core_rejects", "Risk-gate rejects so far today by reason", ["reason"], registry=r)
-        self.exposure = Gauge("colo_core_exposure_dollars", "Exposure by account and kind (gross/net)",
-                              ["account", "kind"], registry=r)
-        self.latency = Gauge("colo_core_latency_seconds", "Latency percentiles", ["quantile"], registry=r)
-        self.capture_lag = Gauge("colo_core_capture_lag_events", "Sequenced events not yet journaled", registry=r)
-        self.auth_failures = Gauge("colo_core_auth_failures", "CURVE auth failures seen", ["side"], registry=r)
-        self.last_seq = Gauge("colo_core_last_seq", "Last drop-copy sequence number of the core", registry=r)
-
-    def update(self, model: TelemetryModel, now_ns: int | None = None) -> None:
-        nan = float("nan")
-        ts = level_value(model.trading_state)
-        self.trading_state.set(nan if ts is None else ts)
-        self.kill_level.clear()
-        for scope, key, level in model.kill_levels():
-            lv = level_value(level)
-            self.kill_level.labels(scope, key or "").set(nan if lv is None else lv)
-        age = model.heartbeat_age_ms(now_ns)
-        self.hb_age.set(nan if age is None else age / 1000)
-        ops = model.orders_per_sec
-        self.orders.set(nan if ops is None else ops)
-        self.rejects.clear()
-        for reason, n in model.rejects_by_reason.items():
-            self.rejects.labels(reason).set(n)
-        self.exposure.clear()
-        for account, figures in model.exposure.items():
-            for kind, value in figures.items():
-                try:  # a gauge is a float by nature; the records of value stay exact elsewhere
-                    self.exposure.labels(account, kind).set(float(value))
-                except ValueError:
-                    continue
-        self.latency.clear()
-        for q, us in model.latency_us.items():
-            self.latency.labels(q).set(us / 1e6)
-        lag = model.capture_lag
-        self.capture_lag.set(nan if lag is None else lag)
-        core_fail = model.core_auth_failures
-        self.auth_failures.labels("core").set(nan if core_fail is None else core_fail)
-        self.auth_failures.labels("client").set(model.client_auth_failures)
-        seq = model.last_seq
-        self.last_seq.set(nan if seq is None else seq)
-
-    def render(self) -> bytes:
-        from prometheus_client import generate_latest
-
-        return bytes(generate_latest(self.registry))
-
-    def serve(self, port: int, addr: str = "127.0.0.1") -> Any:
-        """Start the HTTP endpoint in a daemon thread; returns the server (call .shutdown() to stop)."""
-        from prometheus_client import start_http_server
-
-        server, _thread = start_http_server(port, addr=addr, registry=self.registry)
-        return server
-
-
 def read_capture_status(path: Path) -> dict[str, Any] | None:
     """The drop-copy capture's status file (<home>/run/capture.json), or None when absent/unreadable."""
     try:
@@ -349,38 +305,3 @@ def observe_capture(model: TelemetryModel, capture: dict[str, Any] | None) -> No
     same_epoch = epoch is None or durable.get("epoch") == epoch
     seq = durable.get("seq")
     model.captured_seq = int(seq) if same_epoch and isinstance(seq, int) else None
-
-
-def run_exporter(
-    client: Any,
-    sub: TelemetrySubscriber,
-    exporter: Exporter,
-    *,
-    interval_s: float = 1.0,
-    capture_status: Path | None = None,
-    cycles: int | None = None,
-    stop: Any = None,
-) -> TelemetryModel:
-    """Refresh the exporter every interval: one `status` ack, the telemetry received meanwhile, the capture
-    status. A failed status leaves the last known figures and is counted by the client; it never stops the
-    loop (a dashboard must keep showing that the core went quiet: heartbeat age keeps growing)."""
-    from core_bridge.errors import BridgeError
-
-    model = TelemetryModel()
-    n = 0
-    while (cycles is None or n < cycles) and not (stop is not None and stop.is_set()):
-        try:
-            model.observe_status(client.status().result)
-        except BridgeError:
-            pass
-        model.client_auth_failures = client.auth_failures
-        deadline = time.monotonic() + interval_s
-        while (remaining := (deadline - time.monotonic()) * 1000) > 0:
-            got = sub.recv(remaining)
-            if got is not None:
-                model.observe(*got)
-        if capture_status is not None:
-            observe_capture(model, read_capture_status(capture_status))
-        exporter.update(model)
-        n += 1
-    return model

@@ -13,9 +13,12 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from reports.svg import bar_chart
+from reports.markdown import table
+from reports.svg import bar_chart, empty_chart
 
 GOALS_MS = {"accept_ms": 1000.0, "gap_free_ms": 2000.0}  # issue 7: standby accepts <= 1 s, gap-free <= 2 s
+ROW_KEYS = ("scenario", "result", "fault_method", "detect_ms", "accept_ms", "gap_free_ms", "lost", "duplicated")
+ROW_HEADERS = ("scenario", "result", "fault method", "detect ms", "accept ms", "gap-free ms", "lost", "duplicated")
 
 
 def report_doc(date: str, drills: Sequence[dict[str, Any]], *, summary: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -36,14 +39,38 @@ def _metric(d: dict[str, Any], key: str) -> float:
     return float(v) if isinstance(v, int | float) else 0.0
 
 
+def drill_row(d: dict[str, Any]) -> dict[str, Any]:
+    """One drill as a flat row (ROW_KEYS), from a DrillResult.to_dict() (timings under `metrics`, the stream
+    check under `checks.stream`); a row already flat (an earlier ops-report.json) passes through."""
+    if "metrics" not in d and "checks" not in d and "ok" not in d:
+        return {k: d.get(k) for k in ROW_KEYS}
+    m = d.get("metrics") or {}
+    stream = (d.get("checks") or {}).get("stream") or {}
+    return {"scenario": d.get("scenario"), "result": "PASS" if d.get("ok") else "FAIL", "fault_method": _fault(d),
+            "detect_ms": m.get("detect_ms"), "accept_ms": m.get("accept_ms"), "gap_free_ms": m.get("gap_free_ms"),
+            "lost": stream.get("lost"), "duplicated": stream.get("duplicated")}
+
+
+def drill_cells(row: dict[str, Any]) -> list[Any]:
+    """A flat row's cells in ROW_KEYS order, timings to 0.1 ms, absent values blank."""
+    def one(k: str) -> Any:
+        v = row.get(k)
+        if v is None:
+            return ""
+        return f"{float(v):.1f}" if k.endswith("_ms") and isinstance(v, int | float) else v
+
+    return [one(k) for k in ROW_KEYS]
+
+
 def _timeline_svg(d: dict[str, Any]) -> str:
     """One drill's timeline: a bar per event at its ms offset from the fault."""
     events = d.get("timeline") or []
     if not events:
-        return ""
+        return empty_chart(f"{d['scenario']}: timeline (ms after the fault)", "no timeline events recorded")
     labels = [f"{i + 1}" for i in range(len(events))]
     return bar_chart(labels, {"ms after the fault": [max(0.0, float(t)) for t, _ in events]},
-                     title=f"{d['scenario']}: timeline (ms after the fault)", height=180)
+                     title=f"{d['scenario']}: timeline (ms after the fault)", height=180,
+                     empty="every event at the fault itself (0 ms)")
 
 
 def _fault(d: dict[str, Any]) -> str:
@@ -56,12 +83,13 @@ def render_html(doc: dict[str, Any]) -> str:
     drills = doc["drills"]
     names = [f"{i + 1}. {d['scenario']}" for i, d in enumerate(drills)]
     chart = bar_chart(names, {k: [_metric(d, k) for d in drills] for k in ("detect_ms", "accept_ms", "gap_free_ms")},
-                      title="Failover timings per drill (ms after the fault)", width=max(640, 90 * len(drills)))
+                      title="Failover timings per drill (ms after the fault)", width=max(640, 90 * len(drills)),
+                      empty=f"no drill timings for {doc['date']}")
     rows = []
     for i, d in enumerate(drills):
         m = d.get("metrics", {})
         stream = d.get("checks", {}).get("stream", {})
-        rows.append("<tr>" + "".join(f"<td>{escape(str(x))}</td>" for x in (
+        rows.append("<tr>" + "".join(f"<td>{escape('' if x is None else str(x))}</td>" for x in (
             i + 1, d["scenario"], _fault(d), "PASS" if d.get("ok") else "FAIL", m.get("detect_ms"), m.get("accept_ms"),
             m.get("gap_free_ms"), stream.get("journal_events"), stream.get("lost"), stream.get("duplicated"),
             "; ".join(d.get("failures", [])))) + "</tr>")
@@ -98,6 +126,25 @@ def render_html(doc: dict[str, Any]) -> str:
                                       for t, label in d.get("timeline", [])) + "</ol>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
+
+
+def markdown_summary(doc: dict[str, Any]) -> str:
+    """For the Prefect markdown artifact: the verdict, the goals, one row per drill, refusals and failures."""
+    drills = doc["drills"]
+    lines = [f"# HA drill {doc['date']}: {'PASS' if doc['passed'] else 'FAIL'}", "",
+             f"Goals: standby accepts commands within {GOALS_MS['accept_ms']:.0f} ms of the fault; journal "
+             f"gap-free within {GOALS_MS['gap_free_ms']:.0f} ms.", "",
+             table(ROW_HEADERS, [drill_cells(drill_row(d)) for d in drills], "no drills ran"), ""]
+    failures = [f"{d['scenario']}: {f}" for d in drills for f in d.get("failures", [])]
+    if failures:
+        lines += ["**Failures**", "", *(f"- {f}" for f in failures), ""]
+    series = doc.get("summary") or {}
+    if series:
+        stream = (series.get("checks") or {}).get("stream") or {}
+        lines += [f"Crash series of {series.get('series')}: {'PASS' if series.get('ok') else 'FAIL'} (lost "
+                  f"{stream.get('lost')}, duplicated {stream.get('duplicated')})", ""]
+    lines.append(f"Split-brain refusals in the audit log: {len(doc['split_brain_refusals'])}")
+    return "\n".join(lines) + "\n"
 
 
 def write_report(doc: dict[str, Any], reports_dir: Path, stem: str = "ha-drill") -> tuple[Path, Path]:

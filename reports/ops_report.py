@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from html import escape
 from pathlib import Path
 
+from reports.ha import ROW_HEADERS, drill_cells, drill_row
+from reports.markdown import table as md_table
 from reports.svg import bar_chart
 
 
@@ -25,63 +27,97 @@ class OpsDay:
     bp_by_account: dict[str, dict[str, str]] = field(default_factory=dict)  # acct -> {available, used}
     breaks_by_type: dict[str, int] = field(default_factory=dict)
     cat_counts: dict[str, int] = field(default_factory=dict)
-    drills: list[dict[str, object]] = field(default_factory=list)
+    drills: list[dict[str, object]] = field(default_factory=list)  # reports.ha.drill_row shape
     flows: list[dict[str, str]] = field(default_factory=list)  # {flow, state}
     reports: dict[str, str] = field(default_factory=dict)  # name -> path relative to the report dir
 
 
-def _table(headers: list[str], rows: list[list[object]]) -> str:
+def _table(headers: list[str], rows: list[list[object]], empty: str = "none") -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body or '<tr><td>none</td></tr>'}</tbody></table>"
+    if not body:
+        body = f'<tr><td colspan="{len(headers)}">{escape(empty)}</td></tr>'
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _rejects(day: OpsDay) -> int:
+    return sum(day.rejects_by_reason.values())
+
+
+def _charts(day: OpsDay) -> dict[str, str]:
+    hours = sorted(set(day.orders_by_hour) | set(day.rejects_by_hour))
+    lat = sorted(day.latency_ns.items())
+    accts = sorted(day.bp_by_account)
+    btypes = sorted(day.breaks_by_type)
+    return {
+        "orders": bar_chart(
+            hours,
+            {"orders": [day.orders_by_hour.get(h, 0) for h in hours],
+             "rejects": [day.rejects_by_hour.get(h, 0) for h in hours]},
+            title="Orders and rejects by hour (ET)", empty=f"no orders for {day.date}",
+        ),
+        "latency": bar_chart([k for k, _ in lat], {"ns": [v for _, v in lat]},
+                             title="Risk-gate latency percentiles (ns)",
+                             empty=f"no risk-gate latency figures for {day.date}"),
+        "bp": bar_chart(
+            accts,
+            {"used": [float(day.bp_by_account[a].get("used", 0)) for a in accts],
+             "available": [float(day.bp_by_account[a].get("available", 0)) for a in accts]},
+            title="Buying power per account (USD)", empty=f"no buying-power snapshot for {day.date}",
+            zero_is_empty=False,  # zero BP everywhere is the fail-closed state: draw it
+        ),
+        "breaks": bar_chart(btypes, {"breaks": [day.breaks_by_type[b] for b in btypes]}, title="Recon breaks by type",
+                            empty=f"no breaks for {day.date}"),
+    }
 
 
 def render_html(day: OpsDay) -> str:
-    hours = sorted(set(day.orders_by_hour) | set(day.rejects_by_hour))
-    orders_chart = bar_chart(
-        hours,
-        {
-            "orders": [day.orders_by_hour.get(h, 0) for h in hours],
-            "rejects": [day.rejects_by_hour.get(h, 0) for h in hours],
-        },
-        title="Orders and rejects by hour (ET)",
-    )
-    lat = sorted(day.latency_ns.items())
-    lat_chart = bar_chart([k for k, _ in lat], {"ns": [v for _, v in lat]}, title="Risk-gate latency percentiles (ns)")
-    accts = sorted(day.bp_by_account)
-    bp_chart = bar_chart(
-        accts,
-        {
-            "used": [float(day.bp_by_account[a].get("used", 0)) for a in accts],
-            "available": [float(day.bp_by_account[a].get("available", 0)) for a in accts],
-        },
-        title="Buying power per account (USD)",
-    )
-    btypes = sorted(day.breaks_by_type)
-    breaks_chart = bar_chart(btypes, {"breaks": [day.breaks_by_type[b] for b in btypes]}, title="Recon breaks by type")
-    drill_rows = [
-        [d.get(k, "") for k in ("scenario", "detect_ms", "accept_ms", "gap_free_ms", "result")] for d in day.drills
-    ]
+    charts = _charts(day)
+    drill_rows = [drill_cells(drill_row(d)) for d in day.drills]
     links = "".join(
         f'<li><a href="{escape(p)}">{escape(n)}</a></li>' for n, p in sorted(day.reports.items())
-    )
+    ) or "<li>none</li>"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>colo-ops daily report {escape(day.date)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:70em}} table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}} h2{{margin-top:1.5em}}</style></head><body>
 <h1>Daily ops report — {escape(day.date)}</h1>
-<h2>Flows</h2>{_table(["flow", "state"], [[f["flow"], f["state"]] for f in day.flows])}
-<h2>Orders</h2>{orders_chart}
-{_table(["event type", "count"], [[k, v] for k, v in sorted(day.events_by_type.items())])}
-<h2>Rejects by reason</h2>{_table(["reason", "count"], [[k, v] for k, v in sorted(day.rejects_by_reason.items())])}
-<h2>Latency</h2>{lat_chart}
-<h2>Buying power</h2>{bp_chart}
-<h2>Reconciliation</h2>{breaks_chart}
-<h2>CAT</h2>{_table(["event", "records"], [[k, v] for k, v in sorted(day.cat_counts.items())])}
-<h2>HA drills</h2>{_table(["scenario", "detect ms", "accepting ms", "gap-free ms", "result"], drill_rows)}
+<h2>Flows</h2>{_table(["flow", "state"], [[f["flow"], f["state"]] for f in day.flows], "no flow runs recorded")}
+<h2>Orders</h2>{charts["orders"]}
+{_table(["event type", "count"], [[k, v] for k, v in sorted(day.events_by_type.items())], "no events")}
+<h2>Rejects by reason</h2>{_table(["reason", "count"], [[k, v] for k, v in sorted(day.rejects_by_reason.items())],
+                                  "no rejects")}
+<h2>Latency</h2>{charts["latency"]}
+<h2>Buying power</h2>{charts["bp"]}
+<h2>Reconciliation</h2>{charts["breaks"]}
+<h2>CAT</h2>{_table(["event", "records"], [[k, v] for k, v in sorted(day.cat_counts.items())], "no CAT records")}
+<h2>HA drills</h2>{_table(list(ROW_HEADERS), drill_rows, "no drills on this date")}
 <h2>Reports</h2><ul>{links}</ul>
 </body></html>
 """
+
+
+def render_markdown(day: OpsDay) -> str:
+    """The report's key figures as markdown tables (the flow publishes this as its Prefect artifact)."""
+    orders = day.events_by_type.get("ORDER_NEW", 0)
+    lat = ", ".join(f"{k} {v:.0f} ns" for k, v in sorted(day.latency_ns.items())) or "none"
+    parts = [
+        f"# Daily ops report {day.date}", "",
+        f"orders {orders} · rejects {_rejects(day)} · recon breaks {sum(day.breaks_by_type.values())} · "
+        f"CAT records {sum(day.cat_counts.values())} · risk-gate latency {lat}", "",
+        "## Flows", "", md_table(["flow", "state"], [[f["flow"], f["state"]] for f in day.flows],
+                                 "no flow runs recorded"), "",
+        "## Rejects by reason", "", md_table(["reason", "count"], sorted(day.rejects_by_reason.items()), "no rejects"),
+        "", "## Buying power (USD)", "",
+        md_table(["account", "available", "used"],
+                 [[a, v.get("available", ""), v.get("used", "")] for a, v in sorted(day.bp_by_account.items())],
+                 "no buying-power snapshot"), "",
+        "## Recon breaks by type", "", md_table(["type", "breaks"], sorted(day.breaks_by_type.items()), "no breaks"),
+        "", "## CAT", "", md_table(["event", "records"], sorted(day.cat_counts.items()), "no CAT records"), "",
+        "## HA drills", "", md_table(ROW_HEADERS, [drill_cells(drill_row(d)) for d in day.drills],
+                                     "no drills on this date"), "",
+    ]
+    return "\n".join(parts)
 
 
 def write_ops_report(day: OpsDay, out_dir: Path) -> Path:

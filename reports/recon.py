@@ -85,12 +85,14 @@ def render_html(report: ReconReport) -> str:
     summary = [[k, v] for k, v in sorted(report.stats.items())]
     ages = by_type_and_age(report.breaks)
     age_rows = [[t, *c, sum(c)] for t, c in ages.items()]
+    hist = report.history
     chart = bar_chart(
-        [d[5:] for d, _, _ in report.history],
-        {"open at end of run": [o for _, o, _ in report.history], "first seen that day": [n for _, _, n in
-                                                                                          report.history]},
+        [d[5:] for d, _, _ in hist],
+        {"open at end of run": [o for _, o, _ in hist], "first seen that day": [n for _, _, n in hist]},
         title="Breaks over recent days",
-    ) if report.history else "<p>No earlier runs.</p>"
+        empty=(f"no breaks from {hist[0][0]} to {hist[-1][0]}" if len(hist) > 1 else f"no breaks on {hist[0][0]}")
+        if hist else f"no recon runs up to {report.date}",
+    )
     cols = ("break_id", "btype", "status", "first_seen", "age_days", "account", "symbol", "exec_id",
             "internal_qty", "clearing_qty", "core_qty", "detail")
     closed_cols = ("break_id", "btype", "status", "first_seen", "account", "symbol", "resolution", "signoff_by",
@@ -136,4 +138,6 @@ def markdown_summary(report: ReconReport, new_breaks: int) -> str:
         lines += ["", "| type | " + " | ".join(b[0] for b in AGE_BUCKETS) + " | total |",
                   "|---|" + "---|" * (len(AGE_BUCKETS) + 1)]
         lines += [f"| {t} | " + " | ".join(str(x) for x in c) + f" | {sum(c)} |" for t, c in ages.items()]
+    else:
+        lines += ["", "No open breaks."]
     return "\n".join(lines) + "\n"

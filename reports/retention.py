@@ -13,6 +13,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from reports.markdown import table as md_table
 from reports.ops_report import _table
 from reports.svg import bar_chart
 
@@ -50,6 +51,7 @@ def render_html(a: RetentionAttestation) -> str:
         {"objects held": [a.holdings_by_class.get(c, {}).get("objects", 0) for c in classes],
          "archived this run": [a.archived_by_class.get(c, 0) for c in classes]},
         title="Archive by retention class",
+        empty=f"nothing held or archived as of {a.run_date}",
     )
     holdings = [
         [c, a.classes.get(c, {}).get("years", ""), a.classes.get(c, {}).get("rule", ""),
@@ -95,6 +97,36 @@ legal hold. Executed: {"yes" if a.purge_executed else "no (dry run only)"}.</p>
 <p>Ops DB mirror: {escape(a.mirror)}</p>
 </body></html>
 """
+
+
+def markdown_summary(a: RetentionAttestation) -> str:
+    """For the Prefect markdown artifact: verification, this run's archiving per class, the purge."""
+    v, plan = a.verification, a.purge_dry_run
+    classes = sorted(set(a.holdings_by_class) | set(a.archived_by_class))
+    findings = [[f.get("check"), f.get("copy"), f.get("object_id") or "", f.get("message")]
+                for f in v.get("findings", [])]
+    lines = [
+        f"# Retention {a.run_date}: {'VERIFIED' if v.get('ok') else 'VERIFICATION FAILED'}", "",
+        f"policy {a.policy_version} · run at {a.run_at_utc} · manifest head `{a.manifest_head[:16]}`", "",
+        f"Verification ({v.get('mode', '')}): {v.get('manifest_entries', 0)} manifest entries chained, "
+        f"{v.get('objects_live', 0)} live objects in both copies, {v.get('objects_hashed', 0)} re-hashed "
+        f"({v.get('bytes_hashed', 0):,} bytes).", "",
+        md_table(["check", "copy", "object", "finding"], findings, "no findings"), "",
+        f"Archived this run: {a.new_objects} new object(s), {a.new_bytes:,} bytes; {a.already_archived} already "
+        "archived.", "",
+        md_table(["class", "archived this run", "objects held", "bytes held", "on hold"],
+                 [[c, a.archived_by_class.get(c, 0), a.holdings_by_class.get(c, {}).get("objects", 0),
+                   a.holdings_by_class.get(c, {}).get("bytes", 0), a.holdings_by_class.get(c, {}).get("on_hold", 0)]
+                  for c in classes], "nothing held or archived"), "",
+        f"Purge: {len(plan.get('eligible', []))} eligible, {len(plan.get('held', []))} past retain-until but on "
+        f"legal hold; executed: {'yes' if a.purge_executed else 'no (dry run only)'}; purged {len(a.purged)}.",
+    ]
+    if a.purged:
+        lines += ["", md_table(["object", "sha256", "class"],
+                               [[i["object_id"], i["sha256"], i["record_class"]] for i in a.purged])]
+    if a.warnings:
+        lines += ["", "Warnings: " + "; ".join(a.warnings)]
+    return "\n".join(lines) + "\n"
 
 
 def attestation_stem(a: RetentionAttestation) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,10 @@ def archive_sealed(archive: Archive, settings: Settings, run_date: dt.date) -> A
     return ArchiveStep(found, archive.archive(found.requests))
 
 
-def verify_step(archive: Archive, new_ids: list[str], *, full: bool, rotation: int) -> VerifyResult:
-    return verify_archive(archive.store, full=full, new_ids=new_ids, day=ny_date(archive.clock()), rotation=rotation)
+def verify_step(archive: Archive, new_ids: list[str], *, full: bool, rotation: int,
+                on_progress: Callable[[int, int], None] | None = None) -> VerifyResult:
+    return verify_archive(archive.store, full=full, new_ids=new_ids, day=ny_date(archive.clock()), rotation=rotation,
+                          on_progress=on_progress)
 
 
 def purge_step(archive: Archive, *, dry_run: bool, verified: bool) -> tuple[PurgePlan, list[PurgeItem]]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -26,6 +26,8 @@ from typing import Any
 from flows.archive.archive import ObjectState, ny_date, replay
 from flows.archive.manifest import check_chain, parse_lines
 from flows.archive.store import COPIES, ArchiveStore, Copy, is_object_id
+
+PROGRESS_STEPS = 4  # on_progress at 1/4, 2/4 and 3/4 of the objects to re-hash
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,9 @@ def verify_archive(
     day: dt.date | None = None,
     rotation: int = 7,
     workers: int = 2,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> VerifyResult:
+    """`on_progress(hashed, to_hash)` is called a few times while re-hashing (PROGRESS_STEPS, never per object)."""
     primary = store.manifest.read_bytes()
     parsed = [e for _n, e, _raw in parse_lines(primary) if e is not None]
     states: dict[str, ObjectState] = replay(parsed)
@@ -153,8 +157,13 @@ def verify_archive(
 
     # Largest first, so the two workers finish together instead of one hashing the last big segment alone.
     to_hash.sort(key=lambda oid: -states[oid].size)
+    marks = {len(to_hash) * k // PROGRESS_STEPS for k in range(1, PROGRESS_STEPS)} - {0}
+    results = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = list(pool.map(lambda oid: _hash_job(store, oid), to_hash))
+        for n, result in enumerate(pool.map(lambda oid: _hash_job(store, oid), to_hash), start=1):
+            results.append(result)
+            if on_progress is not None and n in marks:
+                on_progress(n, len(to_hash))
     for oid, digests in results:
         for copy in COPIES:
             digest = digests[copy]

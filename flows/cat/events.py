@@ -56,7 +56,7 @@ def _events_from_store(settings: Settings, day: dt.date) -> np.ndarray | None:
 
 
 def _events_from_journal(settings: Settings, day: dt.date) -> np.ndarray:
-    from core_bridge.journal import iter_records
+    from core_bridge.journal.reader import iter_records
     from reports.cat.encode import date_int, et_date_int
 
     jdir = settings.journal_dir

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -63,15 +64,20 @@ def _acked(reply: Any, what: str) -> int:
     return int(reply.state_version)
 
 
-def run_sod_load(engine: Engine, source: FileSource, day: dt.date, home: Path, core: CorePort | None
-                 ) -> RunSummary:
+def run_sod_load(engine: Engine, source: FileSource, day: dt.date, home: Path, core: CorePort | None,
+                 on_step: Callable[[str, RunSummary], None] | None = None) -> RunSummary:
+    """`on_step(step, summary)` after each coarse step: "loaded" (files fetched, validated, loaded), "pushed"."""
     require_session(day)
     summary = RunSummary("sod-load", day, files=ingest_sod_files(engine, source, day, home))
     positions = sod_positions_for_core(engine, day)
+    if on_step is not None:
+        on_step("loaded", summary)
     if core is not None:
         reply = push_sod_positions(core, day, positions, summary.files[0].sha256)
         summary.pushed = {"set_sod_positions": _acked(reply, "set_sod_positions"),
                           "accounts": len(positions), "positions": sum(len(p) for p in positions.values())}
+        if on_step is not None:
+            on_step("pushed", summary)
     return summary
 
 

@@ -22,7 +22,7 @@ def core_for(settings: Settings) -> Any:
     """The operator-role CoreClient, or None when `clearing.push` is false (load-only runs)."""
     if not bool(settings.get("clearing.push", True)):
         return None
-    from core_bridge.client import CoreClient
+    from core_bridge.client.commands import CoreClient
 
     return CoreClient.from_settings(identity="operator", operator="flows", settings=settings)
 

@@ -26,7 +26,7 @@ def load_limits(path: Path = LIMITS_FILE) -> dict[str, Any]:
 
 def push_limits(settings: Settings, path: Path = LIMITS_FILE) -> dict[str, int]:
     """Apply firm limits, then each account's overrides; returns {scope: limits_version acked}."""
-    from core_bridge.client import CoreClient
+    from core_bridge.client.commands import CoreClient
 
     doc = load_limits(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]

@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from core_bridge.audit import AuditLog
-from core_bridge.client import CoreClient
-from core_bridge.dropcopy import CaptureConfig, CaptureService
-from core_bridge.journal import iter_records
+from core_bridge.client.commands import CoreClient
+from core_bridge.dropcopy.config import CaptureConfig
+from core_bridge.dropcopy.service import CaptureService
+from core_bridge.journal.reader import iter_records
 from core_bridge.protocol import EVENT_DTYPE
 from flows.ha import checks
 from hw.hosts import Host, LocalSshd, SshHost

@@ -1,5 +1,6 @@
 """`cat-feedback` flow: fetch CAT feedback for a date, seal and submit RPR repairs (and any firm COR
-corrections), flag what is late against T+3 08:00 ET, and refresh the daily CAT report."""
+corrections), flag what is late against T+3 08:00 ET, and refresh the daily CAT report (published as the
+markdown artifact `cat-feedback-<date>` with the report's files)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from flows.cat.events import load_events
 from flows.cat.submission import make_submitter
 from flows.cat.submissions import build_report, store_feedback, submit_sealed
 from flows.dates import parse_date
+from flows.orchestration.artifacts import publish_report
 from hw.refdata import ACCOUNTS_BY_ID
 from reports.cat.config import CatConfig
 from reports.cat.day import seal_corrections, seal_repairs
@@ -47,10 +49,12 @@ def repair_task(date: str, events_path: str | None, corrections: dict[str, dict[
         out["submitted"] += [entry] if entry else []
     submitter.fetch_feedback(reports_dir / "cat_feedback")
     rep = build_report(day, reports_dir)
-    write_report(rep, reports_dir)
+    md, js = write_report(rep, reports_dir)
     repair_files = [f for e in out["submitted"] if e["kind"] == "RPR" for f in e["files"]]
     store_feedback(day, rep.errors, rep.repaired, repair_files[0] if repair_files else None)
     out["outstanding"] = rep.to_dict()["repairs_outstanding"]
+    publish_report(f"cat-feedback-{day.isoformat()}", rep.to_markdown(), [md, js], settings=settings,
+                   description=f"CAT feedback and repairs for {day.isoformat()}", link_key="cat-report")
     return out
 
 

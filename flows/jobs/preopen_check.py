@@ -17,7 +17,7 @@ from flows.dates import parse_date
 
 @task(name="query-core", tags=["core-control"])
 def query_core() -> dict[str, Any]:
-    from core_bridge.client import CoreClient
+    from core_bridge.client.commands import CoreClient
     from core_bridge.telemetry import TelemetrySubscriber, heartbeat_age_ms
 
     settings = load_settings()

@@ -27,6 +27,7 @@ from core_bridge.settings import Settings, load_settings
 from flows import calendars
 from flows.dates import parse_date
 from flows.errors import NotASessionError
+from flows.orchestration.artifacts import publish_report
 from flows.orchestration.prefect_runs import tag_current_flow_run
 from flows.recon import alerts
 from flows.recon import store as rstore
@@ -128,8 +129,8 @@ def recon(date: str | None = None) -> dict[str, Any]:
         description=f"Open reconciliation breaks as of {day} ({len(open_rows)}; first {MAX_ARTIFACT_ROWS} shown)",
         _sync=True,  # type: ignore[call-arg]  # async_dispatch can otherwise hand back an unawaited coroutine
     )
-    create_markdown_artifact(key="recon-summary", markdown=markdown_summary(rep, len(new_ids)),
-                             description=f"Reconciliation {day}", _sync=True)  # type: ignore[call-arg]
+    publish_report("recon-summary", markdown_summary(rep, len(new_ids)), [paths["html"], paths["csv"]],
+                   settings=settings, description=f"Reconciliation {day}", link_key="recon-report")
     delivered: dict[str, str] = {}
     if new_ids:
         by_type: dict[str, int] = {}

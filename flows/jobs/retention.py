@@ -7,6 +7,8 @@ Thin wiring of flows/archive/run.py into a few coarse Prefect tasks. Parameters:
     full_verify re-hash every object instead of the new ones + the rotating sample
 The run writes an attestation (HTML + JSON) under reports/<date>/retention/ and archives it. A failed
 verification purges nothing and fails the flow after the attestation is written.
+Artifacts: `retention-progress` (archive → verify → purge → attestation), `retention-attestation` (its summary
+tables and files), `retention-report` (a link, when `reports.base_url` serves the reports).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from core_bridge.settings import load_settings
@@ -34,6 +35,8 @@ from flows.archive.run import (
 from flows.archive.verify import VerifyResult
 from flows.dates import parse_date
 from flows.errors import ArchiveTamperError
+from flows.orchestration.artifacts import Progress, publish_report
+from reports.retention import markdown_summary
 
 
 @task(name="archive-sealed", cache_policy=NO_CACHE)
@@ -43,8 +46,13 @@ def archive_task(archive: Archive, run_date: Any) -> ArchiveStep:
 
 
 @task(name="verify-archive", cache_policy=NO_CACHE)
-def verify_task(archive: Archive, new_ids: list[str], full: bool, rotation: int) -> VerifyResult:
-    return verify_step(archive, new_ids, full=full, rotation=rotation)
+def verify_task(archive: Archive, new_ids: list[str], full: bool, rotation: int,
+                progress: Progress | None = None) -> VerifyResult:
+    def hashed(n: int, total: int) -> None:  # 40 % → 75 % while re-hashing, a few steps
+        if progress is not None:
+            progress.update(40 + 35 * n / total, f"verifying: {n} of {total} objects re-hashed")
+
+    return verify_step(archive, new_ids, full=full, rotation=rotation, on_progress=hashed)
 
 
 @task(name="purge-expired", cache_policy=NO_CACHE)
@@ -63,22 +71,29 @@ def retention(
     run_date = parse_date(date)
     rotation = int(settings.get("archive.verify_rotation_days", 7))
 
-    step = archive_task(archive, run_date)
-    verified = verify_task(archive, [a.object_id for a in step.new_entries], full_verify, rotation)
-    plan, purged = purge_task(archive, dry_run, verified.ok)
-    mirror = mirror_step(archive, settings.db_url)
-    att = build_attestation(archive, run_date, step, verified, plan, purged,
-                            purge_executed=not dry_run and verified.ok, mirror=mirror)
-    paths, _ = write_and_archive_attestation(archive, settings, att)
+    progress = Progress("retention-progress", f"retention {run_date}: archiving what was sealed")
+    try:
+        step = archive_task(archive, run_date)
+        new_ids = [a.object_id for a in step.new_entries]
+        progress.update(40, f"archived {len(new_ids)} new record(s); verifying the archive"
+                        f"{' (full re-hash)' if full_verify else ''}")
+        verified = verify_task(archive, new_ids, full_verify, rotation, progress)
+        progress.update(75, f"verification {'OK' if verified.ok else 'FAILED'} ({verified.objects_hashed} "
+                        f"re-hashed); purge {'dry run' if dry_run else 'of expired records'}")
+        plan, purged = purge_task(archive, dry_run, verified.ok)
+        progress.update(85, f"purged {len(purged)}; mirroring to the ops DB and writing the attestation")
+        mirror = mirror_step(archive, settings.db_url)
+        att = build_attestation(archive, run_date, step, verified, plan, purged,
+                                purge_executed=not dry_run and verified.ok, mirror=mirror)
+        paths, _ = write_and_archive_attestation(archive, settings, att)
+    except Exception as exc:
+        progress.failed(exc)
+        raise
     out = summary(att, paths)
-    create_markdown_artifact(
-        key="retention-attestation",
-        markdown=(
-            f"**Retention {out['date']}**: archived {out['archived']} record(s) ({out['new_objects']} new objects); "
-            f"verification {'OK' if out['verified'] else 'FAILED'}; purge eligible {out['purge_eligible']}, "
-            f"held {out['purge_held']}, purged {len(out['purged'])}. Attestation: {paths[-1]}"
-        ),
-    )
+    publish_report("retention-attestation", markdown_summary(att), [paths[-1], paths[0]], settings=settings,
+                   description=f"retention {out['date']}", link_key="retention-report")
+    progress.done(f"archived {out['archived']}, verification {'OK' if out['verified'] else 'FAILED'}, "
+                  f"purged {len(out['purged'])}")
     logger.info("retention %s: %s", out["date"], {k: out[k] for k in ("archived", "verified", "purged")})
     if not verified.ok:
         first = verified.findings[0]

@@ -34,7 +34,7 @@ class EodResult:
 
 def core_position(settings: Settings) -> tuple[int, int]:
     """(epoch, last_seq) the active core reports; raises if it does not answer (never guessed)."""
-    from core_bridge.client import CoreClient
+    from core_bridge.client.commands import CoreClient
 
     with CoreClient.from_settings(identity="monitor", operator="eod-capture", settings=settings) as c:
         st = c.status().result
@@ -74,7 +74,8 @@ def catch_up(settings: Settings, target: tuple[int, int], deadline_s: float = 60
             time.sleep(0.1)
         raise TimeoutError(f"capture durable at {_durable(doc)}, core at {target} after {deadline_s:.0f} s")
 
-    from core_bridge.dropcopy import CaptureConfig, CaptureService
+    from core_bridge.dropcopy.config import CaptureConfig
+    from core_bridge.dropcopy.service import CaptureService
 
     svc = CaptureService(CaptureConfig.from_home(settings.home))
     stop = threading.Event()
@@ -108,7 +109,8 @@ def catch_up(settings: Settings, target: tuple[int, int], deadline_s: float = 60
 
 
 def seal_verify_load(settings: Settings, engine: Any) -> tuple[str | None, dict[str, Any], Any]:
-    from core_bridge.journal import seal_journal, verify
+    from core_bridge.journal.seal import seal_journal
+    from core_bridge.journal.verify import verify
     from flows.store.loader import load_sealed_segments
 
     seg = seal_journal(settings.journal_dir)

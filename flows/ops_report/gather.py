@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from core_bridge.settings import Settings
+from reports.ha import drill_row
 from reports.ops_report import OpsDay
 
 NY = ZoneInfo("America/New_York")
@@ -24,6 +25,20 @@ def _json(path: Path) -> Any:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+def drills_from(ha_dir: Path) -> list[dict[str, Any]]:
+    """The date's HA drills as flat rows (reports.ha.drill_row), from every report JSON reports/ha.py wrote
+    under `ha_dir` (`{"drills": [DrillResult.to_dict(), ...]}`; a lone DrillResult dict counts as one drill)."""
+    rows: list[dict[str, Any]] = []
+    for p in sorted(ha_dir.glob("*.json")) if ha_dir.is_dir() else []:
+        doc = _json(p)
+        if not isinstance(doc, dict):
+            continue
+        listed = doc.get("drills")
+        drills: list[Any] = listed if isinstance(listed, list) else [doc] if "scenario" in doc else []
+        rows += [drill_row(d) for d in drills if isinstance(d, dict)]
+    return rows
 
 
 def build_ops_day(settings: Settings, day: dt.date, flows: list[dict[str, str]]) -> OpsDay:
@@ -70,10 +85,7 @@ def build_ops_day(settings: Settings, day: dt.date, flows: list[dict[str, str]])
     out.latency_ns = {k: float(v) for k, v in (session.get("gate_latency_ns") or {}).items() if v is not None}
     cat = _json(rep / "cat_report.json") or {}
     out.cat_counts = dict(cat.get("counts_by_event") or {})
-    for p in sorted((rep / "ha").glob("*.json")) if (rep / "ha").is_dir() else []:
-        doc = _json(p)
-        if isinstance(doc, dict):
-            out.drills.extend(d for d in doc.get("drills", [doc]) if isinstance(d, dict))
+    out.drills = drills_from(rep / "ha")
     for name in ("cat_report.md", "session.json"):
         if (rep / name).exists():
             out.reports[name] = name

@@ -28,7 +28,7 @@ def cmd_demo(
     `opsctl demo --down` stops everything. Run again for the same date, it first moves the earlier run
     to COLO_OPS_HOME/previous/<UTC stamp>/ (nothing is deleted).
     """
-    from flows.orchestration.demo_day import stop_all
+    from flows.orchestration.demo_services import stop_all
 
     if down:
         stopped = stop_all(load_settings())
@@ -36,17 +36,16 @@ def cmd_demo(
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
     from flows.dates import parse_date
     from flows.errors import DemoHomeError
-    from flows.orchestration.demo_day import Step, run_demo
+    from flows.orchestration.demo_day import Step, planned_steps, run_demo
 
     console = Console(stderr=as_json)
     day = parse_date(date) if date else None
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=False) as progress:
-        overall = progress.add_task("trading day", total=18)
+        overall = progress.add_task("trading day", total=planned_steps(not no_ha))
         tasks: dict[str, Any] = {}
         orders_task = progress.add_task("orders", total=orders, visible=False)
 
@@ -55,7 +54,8 @@ def cmd_demo(
                 tasks[s.name] = progress.add_task(s.name, total=1)
             if s.state != "running":
                 progress.update(tasks[s.name], completed=1, description=f"{s.name} [{s.state}] {s.seconds:.1f}s")
-                progress.advance(overall)
+                done = sum(1 for t in tasks.values() if progress.tasks[t].completed)
+                progress.update(overall, completed=done, total=max(done, progress.tasks[overall].total or 0))
 
         def on_orders(n: int) -> None:
             progress.update(orders_task, completed=n, visible=True)
@@ -67,21 +67,50 @@ def cmd_demo(
             raise typer.Exit(2) from None
     if as_json:
         typer.echo(json.dumps({"date": result.date, "ok": result.ok, "prefect_ui": result.prefect_ui,
-                               "reports_dir": result.reports_dir,
-                               "steps": [s.__dict__ for s in result.steps]}, indent=2))
+                               "reports_dir": result.reports_dir, "trouble": result.trouble,
+                               "steps": [s.__dict__ for s in result.steps]}, indent=2, default=str))
     else:
-        table = Table(title=f"colo-ops demo — trading day {result.date}")
-        for col in ("step", "state", "seconds", "detail / reports"):
-            table.add_column(col)
-        for s in result.steps:
-            color = {"Completed": "green", "skipped": "yellow"}.get(s.state, "red")
-            table.add_row(s.name, f"[{color}]{s.state}[/{color}]", f"{s.seconds:.1f}",
-                          "\n".join(s.reports) or s.detail)
-        console.print(table)
-        console.print(f"Reports: {result.reports_dir}")
-        console.print(f"Prefect UI (runs and artifacts): {result.prefect_ui}")
-        console.print("Stop everything with: opsctl demo --down")
+        _print_summary(console, result)
     raise typer.Exit(0 if result.ok else 1)
+
+
+def _print_summary(console: Any, result: Any) -> None:
+    """A table that fits the terminal (details, no paths), then every report's full path as a list."""
+    from rich.table import Table
+
+    table = Table(title=f"colo-ops demo — trading day {result.date}")
+    for col in ("step", "state", "seconds", "detail"):
+        table.add_column(col, overflow="fold")
+    for s in result.steps:
+        color = "green" if s.state == "Completed" else "yellow" if s.as_expected else "red"
+        note = " (expected: seeded)" if s.expect != "Completed" and s.as_expected else ""
+        table.add_row(s.name, f"[{color}]{s.state}{note}[/{color}]", f"{s.seconds:.1f}", s.detail)
+    console.print(table)
+    reports = list(dict.fromkeys(p for s in result.steps for p in s.reports))
+    if reports:
+        console.print("Reports:")
+        for p in reports:
+            console.print(f"  {p}", soft_wrap=True)
+    t = result.trouble
+    if t:
+        console.print("Seeded trouble (on purpose, to show the failure paths):")
+        if t.get("rejected_file"):
+            f = t["rejected_file"]
+            console.print(f"  rejected clearing file {f['file']} (line {f['line']}, field {f['field']}): quarantined, "
+                          "re-delivered, loaded", soft_wrap=True)
+        if t.get("misbooked"):
+            m = t["misbooked"]
+            console.print(f"  clearer booked exec {m['exec_id']} as {m['booked_qty']} (traded {m['traded_qty']}): "
+                          "a recon break", soft_wrap=True)
+        if t.get("cat_rejected"):
+            console.print(f"  CAT rejected {t['cat_rejected']}: repaired by cat-feedback", soft_wrap=True)
+        if t.get("page"):
+            console.print(f"  failure page for sod-load received by the webhook sink at {t['page']['received']}",
+                          soft_wrap=True)
+    console.print(f"Reports folder: {result.reports_dir}", soft_wrap=True)
+    console.print(f"Prefect UI (deployments, runs, artifacts): {result.prefect_ui}", soft_wrap=True)
+    console.print("Follow the runbook now (opsctl status/rerun work on this install); stop everything with: "
+                  "opsctl demo --down", soft_wrap=True)
 
 
 @twin_app.command("up")
@@ -91,16 +120,17 @@ def twin_up(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Start the twin core (keys and endpoint files under COLO_OPS_HOME) and the capture."""
-    from flows.orchestration.demo_day import _ha_available, _record, start_capture, start_core
+    from flows.orchestration.demo_day import _ha_available
+    from flows.orchestration.demo_services import record, start_capture, start_core
 
     settings = load_settings()
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     core = start_core(settings, None, standby and _ha_available())
     out: dict[str, Any] = {"core": core}
-    _record(settings, core=core)
+    record(settings, core=core)
     if capture:
         out["capture_pid"] = start_capture(settings)
-        _record(settings, capture_pid=out["capture_pid"])
+        record(settings, capture_pid=out["capture_pid"])
     if as_json:
         typer.echo(json.dumps(out, indent=2))
     else:
@@ -114,7 +144,7 @@ def twin_up(
 @twin_app.command("down")
 def twin_down() -> None:
     """Stop the twin nodes and the capture started under COLO_OPS_HOME (the Prefect server is left up)."""
-    from flows.orchestration.demo_day import stop_all
+    from flows.orchestration.demo_services import stop_all
 
     stopped = stop_all(load_settings(), prefect=False)
     typer.echo("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))

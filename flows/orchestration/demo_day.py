@@ -1,12 +1,17 @@
-"""The main job: one whole simulated trading day, end to end, through Prefect.
+"""The main job: one whole simulated trading day, end to end, through Prefect as in production.
 
-    services   local Prefect server · twin core (primary [+ standby]) · drop-copy capture · clearing SFTP twin
-    the day    sod-load → locates → bp-refresh → preopen-check → trading session (N orders) → eod-capture →
-               clearing EOD files → regsho-report → recon → cat → retention → ha-drill → daily ops report
+    services   local Prefect server · infra/prefect.yaml applied (work pool, deployments, limits, automations)
+               · twin core (primary [+ standby]) · drop-copy capture · clearing SFTP twin · ops web (reports
+               over HTTP + the webhook sink) · a Prefect worker on the `ops` pool
+    the day    sod-load (rejected file) → re-delivery → sod-load → locates → bp-refresh → preopen-check →
+               trading session (N orders) → eod-capture → clearing EOD files (one misbooked fill) →
+               regsho-report → recon → cat (one record CAT rejects) → retention → ha-drill →
+               cat-feedback (next morning: the repair) → the failure page arrives → ops-report
 
-Every flow runs in this process against the local Prefect server, so its runs and artifacts are in the UI.
-Services are child processes recorded in <home>/run/demo.json; `opsctl demo --down` stops them. The clearing
-SFTP twin is a thread of this process (it serves the files the day needs while the flows run).
+Every flow is a run of its deployment, executed by the worker, so the UI shows the schedules and every run
+belongs to a deployment (the demo pauses the schedules: its day is a past date it triggers explicitly).
+The trouble is on purpose and chosen by the seed (demo_trouble.py). The services stay up after the demo so
+the runbook works as written (`opsctl run|rerun|status`); `opsctl demo --down` stops them all.
 """
 
 from __future__ import annotations
@@ -14,10 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,10 +26,22 @@ from pathlib import Path
 from typing import Any
 
 from core_bridge.settings import Settings, load_settings
+from flows.orchestration.demo_services import (
+    active_api_url,
+    record,
+    start_capture,
+    start_clearing_sftp,
+    start_core,
+    start_ops_web,
+    start_worker,
+    stop_all,
+)
 
-DEMO_STATE = "demo.json"
-DEMO_MARKER = "DEMO_HOME"  # written into a home the demo owns; kept across runs (DEMO_STATE is not)
+DEMO_MARKER = "DEMO_HOME"  # written into a home the demo owns; kept across runs
 PREVIOUS_DIR = "previous"  # earlier demo runs of a home, moved aside whole: <home>/previous/<UTC stamp>/
+FLOW_TIMEOUT_S = 900.0
+ALERT_TIMEOUT_S = 90.0
+
 
 
 @dataclass
@@ -38,6 +51,11 @@ class Step:
     seconds: float = 0.0
     detail: str = ""
     reports: list[str] = field(default_factory=list)
+    expect: str = "Completed"  # the seeded failure expects "Failed"
+
+    @property
+    def as_expected(self) -> bool:
+        return self.state == self.expect or self.state == "skipped"
 
 
 @dataclass
@@ -46,10 +64,11 @@ class DemoResult:
     steps: list[Step]
     prefect_ui: str
     reports_dir: str
+    trouble: dict[str, Any] = field(default_factory=dict)  # what was seeded, and the page it caused
 
     @property
     def ok(self) -> bool:
-        return all(s.state in ("Completed", "skipped") for s in self.steps)
+        return all(s.as_expected for s in self.steps)
 
 
 def prepare_home(settings: Settings, day: dt.date, *, stamp: str | None = None) -> Path | None:
@@ -90,136 +109,7 @@ def default_demo_date(now: dt.datetime | None = None) -> dt.date:
     return today if is_session(today) and (now or dt.datetime.now(dt.UTC)).hour >= 21 else previous_session(today)
 
 
-# --------------------------------------------------------------------------------------------------- services
-def _record(settings: Settings, **entries: Any) -> None:
-    path = settings.run_dir / DEMO_STATE
-    doc = json.loads(path.read_text()) if path.exists() else {}
-    doc.update(entries)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2))
-
-
-def start_core(settings: Settings, day: dt.date | None, standby: bool) -> dict[str, Any]:
-    """The twin core: a Binary Star primary/standby pair (two "hosts" under <home>/colo) or one node.
-
-    The pair's endpoint files and shared keys are copied into this home, where every client, the capture, the
-    flows and `corectl` look for a local core.
-    """
-    from core_bridge.auth import generate_keyset
-    from hw.twin.launch import start_pair, start_twin
-    from hw.twin.session_clock import ENV as SESSION_ENV
-
-    if day is not None:  # the twin stamps its events on the simulated business date
-        os.environ[SESSION_ENV] = day.isoformat()
-    else:
-        os.environ.pop(SESSION_ENV, None)
-    if not standby:
-        generate_keyset(settings.keys_dir)
-        h = start_twin(settings.home, "primary")
-        return {"primary": {"pid": h.pid, "endpoints": h.endpoints}}
-    pair = start_pair(settings.home / "colo")
-    # Publish the pair where every tool looks for a local core: <home>/keys and <home>/run/twin-<node>.json.
-    shutil.copytree(pair.keys_dir, settings.keys_dir, dirs_exist_ok=True)
-    settings.run_dir.mkdir(parents=True, exist_ok=True)
-    out = {}
-    for node in ("primary", "standby"):
-        h = pair.node(node)
-        shutil.copyfile(h.endpoint_file, settings.run_dir / f"twin-{node}.json")
-        out[node] = {"pid": h.pid, "endpoints": h.endpoints}
-    return out
-
-
-def start_capture(settings: Settings) -> int:
-    log = (settings.run_dir / "capture.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core_bridge.dropcopy", "--home", str(settings.home)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env=os.environ | {"COLO_OPS_HOME": str(settings.home)},
-    )
-    deadline = time.monotonic() + 20
-    status = settings.run_dir / "capture.json"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"capture exited ({proc.returncode}); see {settings.run_dir / 'capture.log'}")
-        if status.exists() and json.loads(status.read_text()).get("pid") == proc.pid:
-            return proc.pid
-        time.sleep(0.1)
-    raise TimeoutError("capture did not report status within 20 s")
-
-
-def start_clearing_sftp(settings: Settings) -> Any:
-    """The clearing firm's embedded SFTP server over <home>/clearing_twin/served, with our known_hosts."""
-    from hw.clearing_twin.sftp_server import EmbeddedSftpServer, generate_key
-
-    keys = settings.keys_dir / "clearing_sftp"
-    host_key = generate_key(keys / "host_key") if not (keys / "host_key").exists() else _load_key(keys / "host_key")
-    user_key = generate_key(keys / "user_key") if not (keys / "user_key").exists() else _load_key(keys / "user_key")
-    served = settings.home / "clearing_twin" / "served"
-    served.mkdir(parents=True, exist_ok=True)
-    server = EmbeddedSftpServer(served, host_key, [user_key], username="colo")
-    server.start()
-    (keys / "known_hosts").write_text(server.known_hosts_line() + "\n")
-    os.environ.update({
-        "COLO_OPS_CLEARING_SOURCE": "sftp",
-        "COLO_OPS_CLEARING_SFTP_HOST": "127.0.0.1",
-        "COLO_OPS_CLEARING_SFTP_PORT": str(server.port),
-        "COLO_OPS_CLEARING_SFTP_USER": "colo",
-        "COLO_OPS_CLEARING_SFTP_KEY": str(keys / "user_key"),
-        "COLO_OPS_CLEARING_KNOWN_HOSTS": str(keys / "known_hosts"),
-    })
-    return server
-
-
-def _load_key(path: Path) -> Any:
-    import paramiko
-
-    return paramiko.ECDSAKey.from_private_key_file(str(path))
-
-
-def _active_api_url() -> str | None:
-    """The Prefect API this process already talks to: from the environment, or from an active settings
-    context (the tests' harness sets one without touching the environment). Prefect is not imported here
-    when nothing has imported it yet: its settings are read once at import, and `ensure_server` must set
-    the environment first."""
-    if os.environ.get("PREFECT_API_URL"):
-        return os.environ["PREFECT_API_URL"]
-    if "prefect" not in sys.modules:
-        return None
-    from prefect.settings import get_current_settings
-
-    return get_current_settings().api.url or None
-
-
-def stop_all(settings: Settings | None = None, *, prefect: bool = True) -> list[str]:
-    """Stop every service the demo or `opsctl twin up` started under this home."""
-    from flows.orchestration.local_server import stop_server
-    from hw.twin.launch import stop_twin
-
-    settings = settings or load_settings()
-    stopped = []
-    path = settings.run_dir / DEMO_STATE
-    doc = json.loads(path.read_text()) if path.exists() else {}
-    pid = doc.get("capture_pid")
-    if pid:
-        try:
-            os.kill(int(pid), signal.SIGTERM)
-            stopped.append(f"capture (pid {pid})")
-        except ProcessLookupError:
-            pass
-    for node, info in (doc.get("core") or {}).items():
-        try:
-            os.kill(int(info["pid"]), signal.SIGTERM)
-            stopped.append(f"twin {node} (pid {info['pid']})")
-        except (ProcessLookupError, KeyError, ValueError, TypeError):
-            pass
-    for node in ("standby", "primary"):
-        if stop_twin(settings.home, node):
-            stopped.append(f"twin {node}")
-    if prefect and stop_server(settings):
-        stopped.append("prefect server")
-    path.unlink(missing_ok=True)
-    return stopped
-
+# --------------------------------------------------------------------------------------------------- the day
 
 # --------------------------------------------------------------------------------------------------- the day
 def publish_clearing_sod(settings: Settings, day: dt.date) -> None:
@@ -239,7 +129,7 @@ def publish_clearing_sod(settings: Settings, day: dt.date) -> None:
 def trade_session(settings: Settings, day: dt.date, n_orders: int, seed: int,
                   on_progress: Callable[[int], None]) -> dict[str, Any]:
     """Drive N orders through the twin's live order-flow generator, then expire DAY orders at the close."""
-    from core_bridge.client import CoreClient
+    from core_bridge.client.commands import CoreClient
 
     # The twin's generator emits exactly `rate` order actions per second of its own clock, so the session
     # length is n_orders / rate; progress is reported against that.
@@ -278,8 +168,9 @@ def trade_session(settings: Settings, day: dt.date, n_orders: int, seed: int,
     return out
 
 
-def publish_clearing_eod(settings: Settings, day: dt.date) -> list[str]:
-    """The clearer's EOD positions and trade file, from what the core actually traded (the loaded journal)."""
+def publish_clearing_eod(settings: Settings, day: dt.date, misbook_seed: int | None = None) -> dict[str, Any]:
+    """The clearer's EOD positions and trade file, from what the core actually traded (the loaded journal);
+    with `misbook_seed`, one fill is booked with a wrong quantity (demo_trouble.misbook_one_fill)."""
     from core_bridge.protocol import Side
     from flows.calendars import settlement_date
     from flows.recon.synthetic import fills_from_events
@@ -297,17 +188,78 @@ def publish_clearing_eod(settings: Settings, day: dt.date) -> list[str]:
     twin_fills = [Fill(int(r.exec_id), int(r.order_id), int(r.ts_ns), r.account, r.symbol,
                        Side.BUY if r.side == 1 else Side.SELL, int(r.qty), int(r.price))
                   for r in fills.itertuples(index=False)]
+    misbooked = None
+    if misbook_seed is not None:
+        from flows.orchestration.demo_trouble import misbook_one_fill
+
+        booked, misbooked = misbook_one_fill(twin_fills, misbook_seed)
+    else:
+        booked = twin_fills
     root = settings.home / "clearing_twin" / "served"
-    _, paths = publisher.publish_eod(root, day, initial_book(), twin_fills, settlement_date(day))
-    return [str(p) for p in paths]
+    # EOD positions follow what the clearer booked (its own view), so the break shows in trades and positions.
+    _, paths = publisher.publish_eod(root, day, initial_book(), booked, settlement_date(day))
+    return {"files": [Path(p).name for p in paths], "misbooked": misbooked}
 
 
+
+
+# --------------------------------------------------------------------------------------------------- running it
 def _state_name(result: Any) -> str:
     from prefect.states import State
 
     if isinstance(result, State):
         return str(result.name)
     return "Completed"
+
+
+def run_deployment_and_wait(name: str, parameters: dict[str, Any], timeout_s: float = FLOW_TIMEOUT_S) -> Any:
+    """Trigger deployment `name` (flows are named like their deployment) and wait for its final state."""
+    from prefect.deployments import run_deployment
+
+    fr: Any = run_deployment(name=f"{name}/{name}", parameters=parameters, timeout=timeout_s)
+    if fr.state is None or not fr.state.is_final():
+        raise TimeoutError(f"{name}: no final state within {timeout_s:.0f} s (is the worker up?)")
+    return fr.state
+
+
+async def _pause_schedules() -> int:
+    """The demo's day is a past date triggered explicitly: pause every schedule so the worker runs only that."""
+    from prefect.client.orchestration import get_client
+
+    from flows.orchestration.prefect_runs import deployments
+
+    n = 0
+    async with get_client() as client:
+        for dep in await deployments(client._client):
+            for sched in dep.get("schedules") or []:
+                if sched.get("active"):
+                    await client.update_deployment_schedule(dep["id"], sched["id"], active=False)
+                    n += 1
+    return n
+
+
+def _apply_deployments(webhook_url: str) -> dict[str, Any]:
+    import asyncio
+
+    from flows.orchestration.apply import apply_plan
+
+    res = asyncio.run(apply_plan(alerts_url=webhook_url))
+    paused = asyncio.run(_pause_schedules())
+    return {"deployments": len(res.deployments), "automations": len(res.automations), "schedules_paused": paused}
+
+
+def _wait_for_page(home: Path, flow: str, timeout_s: float = ALERT_TIMEOUT_S) -> dict[str, Any]:
+    """The failure automation's notification, as the webhook sink received it."""
+    from flows.orchestration.ops_web import received_hooks
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for hook in received_hooks(home):
+            if flow in json.dumps(hook["body"]):
+                return {"hook": hook["hook"], "received": dt.datetime.fromtimestamp(
+                    hook["received_ns"] / 1e9, tz=dt.UTC).isoformat(timespec="seconds")}
+        time.sleep(0.5)
+    raise TimeoutError(f"no notification about {flow} reached the webhook sink within {timeout_s:.0f} s")
 
 
 def run_demo(
@@ -323,22 +275,28 @@ def run_demo(
     try:
         return _run_demo(date, n_orders, seed, with_ha=with_ha, on_step=on_step, on_orders=on_orders)
     finally:
-        # The day's wiring (clearing SFTP endpoint, session clock) lives in this process's environment for the
-        # flows to read; put it back so whatever runs next in this process sees its own configuration.
+        # The day's wiring (session clock, alert sink) lives in this process's environment for the services
+        # it starts; put it back so whatever runs next in this process sees its own configuration.
         for key in set(os.environ) - set(saved_env):
             del os.environ[key]
         os.environ.update(saved_env)
 
 
-def _run_demo(
-    date: dt.date | None,
-    n_orders: int,
-    seed: int,
-    *,
-    with_ha: bool,
-    on_step: Callable[[Step], None] | None,
-    on_orders: Callable[[int], None] | None,
-) -> DemoResult:
+def planned_steps(with_ha: bool) -> int:
+    """How many steps a demo reports (the progress bar's total), counted from the plan below."""
+    return len(_PLAN) + (1 if with_ha else 0) + 1  # + ha-drill (run or skipped) + ops-report
+
+
+_PLAN = ("prefect server", "deployments", "twin core", "capture", "clearing SFTP twin", "ops web", "worker",
+         "clearing SOD files", "approved 15c3-5 limits", "flow:sod-load", "clearing re-delivers SOD balances",
+         "flow:sod-load", "flow:locates", "flow:bp-refresh", "flow:preopen-check", "trading session",
+         "flow:eod-capture", "clearing EOD files", "flow:regsho-report", "flow:recon", "CAT rejects a record",
+         "flow:cat", "flow:retention", "flow:cat-feedback", "failure page")
+
+
+def _run_demo(date: dt.date | None, n_orders: int, seed: int, *, with_ha: bool,
+              on_step: Callable[[Step], None] | None, on_orders: Callable[[int], None] | None) -> DemoResult:
+    from flows.orchestration import demo_trouble as trouble
     from flows.orchestration.local_server import ensure_server
 
     settings = load_settings()
@@ -347,11 +305,11 @@ def _run_demo(
     stop_all(settings, prefect=False)  # a previous demo's services, if any
     moved = prepare_home(settings, day)
     settings.run_dir.mkdir(parents=True, exist_ok=True)
-
     steps: list[Step] = []
+    facts: dict[str, Any] = {}
 
-    def step(name: str, fn: Callable[[], Any]) -> Any:
-        s = Step(name, "running")
+    def step(name: str, fn: Callable[[], Any], expect: str = "Completed") -> Any:
+        s = Step(name, "running", expect=expect)
         steps.append(s)
         if on_step:
             on_step(s)
@@ -359,8 +317,10 @@ def _run_demo(
         try:
             out = fn()
             s.state = _state_name(out) if name.startswith("flow:") else "Completed"
-            if isinstance(out, dict):
-                s.detail = ", ".join(f"{k}={v}" for k, v in list(out.items())[:4])
+            if name.startswith("flow:") and getattr(out, "message", None):
+                s.detail = str(out.message)[:200]
+            elif isinstance(out, dict):
+                s.detail = ", ".join(f"{k}={v}" for k, v in list(out.items())[:4] if not isinstance(v, dict | list))
             return out
         except Exception as exc:
             s.state = "Failed"
@@ -371,68 +331,91 @@ def _run_demo(
             if on_step:
                 on_step(s)
 
-    if moved is not None:
-        steps.append(Step("earlier demo of this day", "Completed", detail=f"moved to {moved}"))
-        if on_step:
-            on_step(steps[-1])
-    api_url = _active_api_url()
-    if api_url:  # an existing server (a deployment, or the tests' harness)
-        ui = api_url.removesuffix("/api")
-    else:
-        info = step("prefect server", lambda: ensure_server(settings))
-        ui = info.ui_url if info else ""
-    ha_available = with_ha and _ha_available()
-    core = step("twin core" + (" pair" if ha_available else ""), lambda: start_core(settings, day, ha_available))
-    _record(settings, date=day.isoformat(), core=core)
-    cap = step("capture", lambda: start_capture(settings))
-    _record(settings, capture_pid=cap)
-    sftp = step("clearing SFTP twin", lambda: start_clearing_sftp(settings))
-    step("clearing SOD files", lambda: publish_clearing_sod(settings, day))
-
-    from flows.controls.limits import push_limits
-    from flows.jobs.bp_refresh import bp_refresh
-    from flows.jobs.cat import cat
-    from flows.jobs.eod_capture import eod_capture
-    from flows.jobs.locates import locates
-    from flows.jobs.ops_report import ops_report
-    from flows.jobs.preopen_check import preopen_check
-    from flows.jobs.recon import recon
-    from flows.jobs.regsho_report import regsho_report
-    from flows.jobs.retention import retention
-    from flows.jobs.sod_load import sod_load
+    def flow(name: str, expect: str = "Completed", **params: Any) -> Any:
+        return step(f"flow:{name}", lambda: run_deployment_and_wait(name, {"date": d, **params}), expect)
 
     d = day.isoformat()
-    as_of = dt.datetime(day.year, day.month, day.day, 11, 15, tzinfo=dt.UTC).isoformat()  # 06:15 ET
-    try:
-        step("approved 15c3-5 limits", lambda: push_limits(settings))
-        step("flow:sod-load", lambda: sod_load(date=d, return_state=True))
-        step("flow:locates", lambda: locates(date=d, return_state=True))
-        step("flow:bp-refresh", lambda: bp_refresh(date=d, as_of=as_of, return_state=True))
-        step("flow:preopen-check", lambda: preopen_check(date=d, return_state=True))
-        step("trading session", lambda: trade_session(settings, day, n_orders, seed, on_orders or (lambda n: None)))
-        step("flow:eod-capture", lambda: eod_capture(date=d, return_state=True))
-        step("clearing EOD files", lambda: publish_clearing_eod(settings, day))
-        step("flow:regsho-report", lambda: regsho_report(date=d, return_state=True))
-        step("flow:recon", lambda: recon(date=d, return_state=True))
-        step("flow:cat", lambda: cat(date=d, return_state=True))
-        step("flow:retention", lambda: retention(date=d, return_state=True))
-        if ha_available:
-            from flows.jobs.ha_drill import ha_drill
+    if moved is not None:
+        steps.append(Step("earlier demo of this day", "Completed", detail=f"moved to {moved}"))
+    api_url = active_api_url()
+    if api_url:  # an existing server (a deployment, or the tests' harness)
+        steps.append(Step("prefect server", "Completed", detail=f"using {api_url}"))
+    else:
+        info = step("prefect server", lambda: ensure_server(settings))
+        api_url = info.url if info else ""
+    web = step("ops web", lambda: start_ops_web(settings)) or {}
+    record(settings, date=d, web_pid=web.get("pid"))
+    os.environ["COLO_OPS_ALERTS_WEBHOOK_URL"] = str(web.get("webhook_url", ""))
+    os.environ["COLO_OPS_REPORTS_BASE_URL"] = str(web.get("reports_base_url", ""))
+    step("deployments", lambda: _apply_deployments(str(web.get("webhook_url", ""))))
+    ha_available = with_ha and _ha_available()
+    core = step("twin core" + (" pair" if ha_available else ""), lambda: start_core(settings, day, ha_available))
+    record(settings, core=core)
+    record(settings, capture_pid=step("capture", lambda: start_capture(settings)))
+    sftp = step("clearing SFTP twin", lambda: start_clearing_sftp(settings)) or {}
+    record(settings, sftp_pid=sftp.get("pid"))
+    record(settings, worker_pid=step("worker", lambda: start_worker(settings, api_url)))
 
-            step("flow:ha-drill", lambda: ha_drill(date=d, return_state=True))
-        else:
-            steps.append(Step("flow:ha-drill", "skipped", detail="no OpenSSH sshd here (make demo installs it)"))
-        flows_state = [
-            {"flow": s.name.removeprefix("flow:"), "state": s.state} for s in steps if s.name.startswith("flow:")
-        ]
-        step("flow:ops-report", lambda: ops_report(date=d, flows=flows_state, return_state=True))
-    finally:
-        if sftp is not None:
-            sftp.stop()
+    served = settings.home / "clearing_twin" / "served"
+    def sod_files() -> trouble.CorruptFile:
+        publish_clearing_sod(settings, day)
+        return trouble.corrupt_balances(served, day, seed)
+
+    bad = step("clearing SOD files", sod_files)
+    if bad is not None:
+        steps[-1].detail = f"{bad.path.name} line {bad.line} field {bad.field} corrupt (seeded)"
+        facts["rejected_file"] = {"file": bad.path.name, "line": bad.line, "field": bad.field}
+    step("approved 15c3-5 limits", lambda: _push_limits(settings))
+    flow("sod-load", expect="Failed" if bad is not None else "Completed")
+    if bad is not None:
+        step("clearing re-delivers SOD balances", lambda: trouble.redeliver(bad))
+        flow("sod-load")
+    flow("locates")
+    flow("bp-refresh", as_of=dt.datetime(day.year, day.month, day.day, 11, 15, tzinfo=dt.UTC).isoformat())
+    flow("preopen-check")
+    step("trading session", lambda: trade_session(settings, day, n_orders, seed, on_orders or (lambda n: None)))
+    flow("eod-capture")
+    eod = step("clearing EOD files", lambda: publish_clearing_eod(settings, day, misbook_seed=seed)) or {}
+    facts["misbooked"] = eod.get("misbooked")
+    flow("regsho-report")
+    flow("recon")
+    roe = step("CAT rejects a record", lambda: {"firmROEID": _seed_cat_rejection(settings, day, seed)}) or {}
+    facts["cat_rejected"] = roe.get("firmROEID")
+    flow("cat")
+    flow("retention")
+    if ha_available:
+        flow("ha-drill")
+    else:
+        steps.append(Step("flow:ha-drill", "skipped", detail="no OpenSSH sshd here (make demo installs it)"))
+    flow("cat-feedback")
+    if bad is not None:
+        facts["page"] = step("failure page", lambda: _wait_for_page(settings.home, "sod-load"))
+    flows_state = [{"flow": s.name.removeprefix("flow:"), "state": s.state}
+                   for s in steps if s.name.startswith("flow:")]
+    step("flow:ops-report", lambda: run_deployment_and_wait("ops-report", {"date": d, "flows": flows_state}))
     rep = settings.reports_dir(d)
     for s in steps:
         s.reports = _reports_for(s.name, rep)
-    return DemoResult(d, steps, ui, str(rep))
+    (settings.run_dir / "demo-trouble.json").write_text(json.dumps(facts, indent=2, sort_keys=True, default=str))
+    return DemoResult(d, steps, api_url.removesuffix("/api"), str(rep), facts)
+
+
+def _push_limits(settings: Settings) -> dict[str, Any]:
+    from flows.controls.limits import push_limits
+
+    return push_limits(settings)
+
+
+def _seed_cat_rejection(settings: Settings, day: dt.date, seed: int) -> str | None:
+    from flows.cat.events import load_events
+    from flows.orchestration import demo_trouble as trouble
+    from hw.refdata import ACCOUNTS_BY_ID
+    from reports.cat.config import CatConfig
+
+    events = load_events(settings, day)
+    ids = trouble.new_order_roe_ids(events, ACCOUNTS_BY_ID, CatConfig.from_settings(settings))
+    return trouble.inject_cat_rejection(Path(str(settings.get("cat.twin.dir", settings.home / "cat_twin"))), ids,
+                                        seed)
 
 
 def _ha_available() -> bool:

@@ -69,3 +69,22 @@ def tag_current_flow_run(tags: list[str]) -> None:
     with get_client(sync_client=True) as client:
         current = client.read_flow_run(run.id).tags
         client.update_flow_run(run.id, tags=sorted(set(current) | set(tags)))
+
+
+async def deployments(http: Any) -> list[dict[str, Any]]:
+    """Every deployment (raw JSON), through the REST filter with explicit paging and sort."""
+    out: list[dict[str, Any]] = []
+    for offset in range(0, 2000, 200):
+        page = (await http.post("/deployments/filter", json={"limit": 200, "offset": offset,
+                                                             "sort": "NAME_ASC"})).json()
+        out.extend(page)
+        if len(page) < 200:
+            return out
+    return out
+
+
+async def workers(http: Any, pool: str) -> list[dict[str, Any]]:
+    """The workers of a work pool (raw JSON: name, status, last heartbeat)."""
+    resp = await http.post(f"/work_pools/{pool}/workers/filter", json={"limit": 200, "offset": 0})
+    resp.raise_for_status()
+    return resp.json()  # type: ignore[no-any-return]

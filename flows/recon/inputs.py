@@ -46,7 +46,7 @@ def core_port(settings: Settings) -> sources.SnapshotPort:
     src = str(settings.get("recon.core_source", "core"))
     if src.startswith("file:"):
         return sources.SnapshotFile(Path(src[len("file:"):]))
-    from core_bridge.client import CoreClient
+    from core_bridge.client.commands import CoreClient
 
     return CoreClient.from_settings(identity="monitor", settings=settings)
 

@@ -75,7 +75,7 @@ def load_sealed_segments(engine: Engine, journal_dir: str | Path) -> SegmentsLoa
     CRC- and sequence-checked by the journal reader (JournalCorruptError names file and record); the seal
     chain is `core_bridge.journal.verify`'s job, which the end-of-day flow runs before loading.
     """
-    from core_bridge.journal import iter_sealed_segments, read_segment
+    from core_bridge.journal.reader import iter_sealed_segments, read_segment
 
     segments = skipped = rows = 0
     for info in iter_sealed_segments(journal_dir):

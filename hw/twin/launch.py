@@ -54,8 +54,9 @@ from core_bridge.auth import client_keypair, configure_client, generate_keyset, 
 from core_bridge.protocol import DEFAULT_PORTS, Command, Reply, Request
 from hw.errors import TwinStartError
 from hw.procs import pid_alive
-from hw.twin.server import endpoint_file, read_endpoint_file
-from hw.twin.state import STATE_FILE, provisioned_state, save_state
+from hw.twin.persistence import endpoint_file, read_endpoint_file
+from hw.twin.state import provisioned_state
+from hw.twin.statestore import STATE_FILE, save_state
 
 __all__ = ["TwinHandle", "TwinPair", "free_ports", "provision_pair_keys", "read_endpoint_file", "settings_ports",
            "start_pair", "start_twin", "stop_twin", "twin_request"]

@@ -38,7 +38,8 @@ import numpy as np
 
 from core_bridge.protocol import PRICE_SCALE, OrdType, Side, TimeInForce, Venue
 from hw.refdata import ACCOUNTS, SECURITIES, SECURITIES_BY_SYMBOL
-from hw.twin.engine import CoreEngine, OrderRequest
+from hw.twin.engine import CoreEngine
+from hw.twin.orders import OrderRequest
 from hw.twin.state import TwinState, provisioned_state
 from hw.twin.venues import ROUTABLE
 

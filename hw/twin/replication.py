@@ -37,9 +37,9 @@ import zmq
 
 from core_bridge.auth import KeyPair, KeyRegistry, configure_client, configure_server
 from core_bridge.protocol import EVENT_DTYPE, EventType, OrdType, Side, TimeInForce, Venue
-from hw.twin.engine import Order
 from hw.twin.eventlog import EventLog
 from hw.twin.ha import ACTIVE, PENDING, HaNode, PeerView
+from hw.twin.orders import Order
 from hw.twin.state import TwinState
 
 log = logging.getLogger("hw.twin.ha")

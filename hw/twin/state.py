@@ -1,61 +1,27 @@
-"""The twin core's persisted control state, and how it is written and read.
+"""The twin core's control state: what it holds and how it is validated (how it is made durable:
+statestore.py).
 
 Everything an operator or a flow pushed (kill levels, limits and temporary raises, buying power, locates,
 restricted list, halts), the positions, the versions and the epoch, plus the ids of the last applied
 commands (so a retry across a restart is still applied once). Working orders are not persisted: a real
 core's venue sessions drop them on restart (cancel-on-disconnect), and the twin behaves the same.
 
-On disk, in the twin's state directory: a snapshot `state.json` plus a state-delta log `state.log`.
-
-Snapshot format (`encode_state`)::
-
-    colo-ops-twin-state v2 crc32=<8 hex digits of the body's CRC-32>\\n
-    <body: JSON object, control state with sorted keys, "log_id", then "applied":
-     [[id, cmd, reply, operator, reason], ...]>   (entries of 3, without operator and reason, also read)
-
-The applied-id list is kept pre-encoded (one JSON fragment per id) so that a snapshot costs a join, not a
-re-encode of the whole list; CRC-32 detects torn or damaged files (this is integrity against accidents, not
-against an adversary, who could rewrite any checksum).
-
-Persisting (`save_state`, called after every applied mutating command, before its reply): one record is
-written to `state.log` after the previous one (one pwrite over the log's preallocated zeros, then
-fdatasync; no rename, no directory fsync) holding the top-level state fields whose encoding changed and the
-applied-id LRU operations since the last record (framing, and why preallocated, in `statelog.py`). A full
-snapshot is written instead (tmp + fsync + rename + fsync(dir), then a fresh zero-filled `LOG_SEGMENT` log
-named by the snapshot's `log_id`) the first time a state object is saved in a process (so on every start),
-every `COMPACT_RECORDS` records, when a record no longer fits in the log, and when asked (`snapshot=True`,
-e.g. on a clean stop). One writer per state directory (one twin process), as before.
-
-Recovery (`load_state`): the snapshot, then the log records whose header names the snapshot's `log_id`
-(a log naming another id is one a crash left between a snapshot's rename and its fresh log: the snapshot
-already holds it). A torn last record is dropped and truncated away. A snapshot that is missing, unreadable,
-fails its checksum or does not validate, or a log whose body (not just its tail) is damaged, is *unknown
-state*: the damaged log is kept aside as `state.log.corrupt-<ns>` and the twin starts HALTED (see
-`unknown_state`), never ACTIVE.
+Also here: the 15c3-5 limit keys with the firm defaults and the operator policy ceiling, and the two
+starting points, `provisioned_state` (a fresh install) and `unknown_state` (state lost: firm HALTED).
 """
 
 from __future__ import annotations
 
-import os
-import time
-import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from core_bridge.protocol import KillLevel, KillScope
 from hw.errors import TwinStateError
-from hw.twin.statelog import LogCorrupt, frame_record, log_header, read_log
 
-STATE_FILE = "state.json"
-LOG_FILE = "state.log"
-COMPACT_RECORDS = 8_192  # log records before the next save writes a snapshot (bounds replay at start)
-LOG_SEGMENT = 2 * 1024 * 1024  # zero-filled log size; a record that no longer fits makes the save a snapshot
-_MAGIC = b"colo-ops-twin-state v2 crc32="
 APPLIED_IDS_MAX = 1_024  # idempotency LRU of applied command ids; retries come within seconds
 _JOURNAL_MAX = 4 * APPLIED_IDS_MAX  # LRU operations held for the next log record; beyond: next save snapshots
 
@@ -260,6 +226,13 @@ def _int(obj: dict[str, Any], key: str) -> int:
     return v
 
 
+def _applied_entry(entry: Any) -> bool:
+    """[id, cmd, reply] (older states) or [id, cmd, reply, operator, reason]."""
+    return (isinstance(entry, list) and len(entry) in (3, 5) and isinstance(entry[0], str)
+            and isinstance(entry[1], str) and isinstance(entry[2], dict)
+            and all(isinstance(x, str) for x in entry[3:]))
+
+
 def unknown_state(epoch: int = 0) -> TwinState:
     """What the twin runs with when its state could not be read: firm HALTED, flagged unknown."""
     st = TwinState(epoch=epoch)
@@ -277,254 +250,3 @@ def provisioned_state(today: str | None = None) -> TwinState:
     st.locates = {s.symbol: 100_000 for s in SECURITIES}
     st.locates_date = today
     return st
-
-
-def encode_state(state: TwinState, *, log_id: str | None = None) -> bytes:
-    """The snapshot file's bytes; `log_id` names the state log whose records follow this snapshot."""
-    head = orjson.dumps(state.to_json(), option=orjson.OPT_SORT_KEYS)
-    extra = b',"log_id":"%s"' % log_id.encode("ascii") if log_id is not None else b""
-    body = head[:-1] + extra + b',"applied":[' + b",".join(state.applied.values()) + b"]}"
-    return _MAGIC + b"%08x" % zlib.crc32(body) + b"\n" + body
-
-
-def _decode_body(raw: bytes, path: Path | str) -> dict[str, Any]:
-    head, sep, body = raw.partition(b"\n")
-    if not sep or not head.startswith(_MAGIC):
-        raise TwinStateError(f"{path}: not a twin state file (bad header)")
-    want = head[len(_MAGIC):].decode("ascii", "replace")
-    if f"{zlib.crc32(body):08x}" != want:
-        raise TwinStateError(f"{path}: checksum mismatch")
-    try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise TwinStateError(f"{path}: body is not JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise TwinStateError(f"{path}: state body is not an object")
-    return obj
-
-
-def _from_body(obj: dict[str, Any], path: Path | str) -> TwinState:
-    try:
-        return TwinState.from_json(obj)
-    except TwinStateError as exc:
-        raise TwinStateError(f"{path}: {exc}") from None
-
-
-def decode_state(raw: bytes, path: Path | str = STATE_FILE) -> TwinState:
-    """A snapshot file's state alone (no log replayed); raises TwinStateError naming what is wrong."""
-    return _from_body(_decode_body(raw, path), path)
-
-
-# ---------------------------------------------------------------------------------------------- persisting
-_STATE_KEYS = frozenset(TwinState().to_json())
-_STORES_MAX = 8  # state directories with an open log per process (a twin has one; tests make many)
-
-
-class _LogStore:
-    """One state directory's open log and what its last record left on disk, for one state object."""
-
-    def __init__(self, state_dir: Path, state: TwinState, fd: int, offset: int, encoded: dict[str, bytes]) -> None:
-        self.state_dir = state_dir
-        self.state = state
-        self.applied = state.applied
-        self.fd = fd
-        self.offset = offset  # where the next record goes (over the segment's zeros)
-        self.encoded = encoded  # top-level key -> its JSON as last persisted
-        self.records = 0
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-
-_STORES: OrderedDict[str, _LogStore] = OrderedDict()
-
-
-def _applied_entry(entry: Any) -> bool:
-    """[id, cmd, reply] (older states) or [id, cmd, reply, operator, reason]."""
-    return (isinstance(entry, list) and len(entry) in (3, 5) and isinstance(entry[0], str)
-            and isinstance(entry[1], str) and isinstance(entry[2], dict)
-            and all(isinstance(x, str) for x in entry[3:]))
-
-
-def _encode_fields(state: TwinState) -> dict[str, bytes]:
-    return {k: orjson.dumps(v, option=orjson.OPT_SORT_KEYS) for k, v in state.to_json().items()}
-
-
-def _fsync_dir(state_dir: Path) -> None:
-    dfd = os.open(state_dir, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _drop_store(key: str) -> None:
-    store = _STORES.pop(key, None)
-    if store is not None:
-        store.close()
-
-
-def _snapshot(state_dir: Path, key: str, state: TwinState) -> None:
-    """Full snapshot + a fresh log that names it. The snapshot's rename is made durable before the new log
-    replaces the old one, so no crash can pair the old snapshot with the new (empty) log."""
-    _drop_store(key)
-    state_dir.mkdir(parents=True, exist_ok=True)
-    log_id = os.urandom(8).hex()
-    encoded = _encode_fields(state)
-    state._journal.clear()
-    state._journal_lost = False
-    snap_tmp = state_dir / (STATE_FILE + ".tmp")
-    log_tmp = state_dir / (LOG_FILE + ".tmp")
-    header = log_header(log_id)
-    _write_synced(snap_tmp, encode_state(state, log_id=log_id))
-    _write_synced(log_tmp, header + bytes(LOG_SEGMENT - len(header)))
-    os.replace(snap_tmp, state_dir / STATE_FILE)
-    _fsync_dir(state_dir)
-    os.replace(log_tmp, state_dir / LOG_FILE)
-    _fsync_dir(state_dir)
-    fd = os.open(state_dir / LOG_FILE, os.O_WRONLY)
-    _STORES[key] = _LogStore(state_dir, state, fd, len(header), encoded)
-    while len(_STORES) > _STORES_MAX:
-        _drop_store(next(iter(_STORES)))
-
-
-def _append(store: _LogStore, state: TwinState) -> bool:
-    """One log record with the changed top-level fields and the LRU operations, written over the segment's
-    zeros + fdatasync. False when it does not fit in the segment (the caller snapshots instead)."""
-    changed: dict[str, bytes] = {}
-    for k, v in state.to_json().items():
-        enc = orjson.dumps(v, option=orjson.OPT_SORT_KEYS)
-        if store.encoded.get(k) != enc:
-            changed[k] = enc
-    if not changed and not state._journal:
-        return True  # nothing new to make durable
-    payload = (b'{"set":{' + b",".join(b'"%s":%s' % (k.encode(), v) for k, v in changed.items())
-               + b'},"applied":[' + b",".join(state._journal) + b"]}")
-    record = frame_record(payload)
-    if store.offset + len(record) > LOG_SEGMENT:
-        return False
-    written = os.pwrite(store.fd, record, store.offset)
-    if written != len(record):  # never leave a short write silent (the reader sees a torn tail)
-        raise OSError(f"{store.state_dir / LOG_FILE}: short write ({written} of {len(record)} bytes)")
-    os.fdatasync(store.fd)
-    store.encoded.update(changed)
-    state._journal.clear()
-    store.records += 1
-    store.offset += len(record)
-    return True
-
-
-def save_state(state_dir: Path, state: TwinState, *, snapshot: bool = False) -> None:
-    """Make `state` durable in `state_dir` before returning: a log record, or a full snapshot when this
-    state object has no open log here yet, the log is due for compaction, or `snapshot` asks for one."""
-    key = os.path.abspath(state_dir)
-    store = _STORES.get(key)
-    if (snapshot or store is None or store.state is not state or store.applied is not state.applied
-            or state._journal_lost or store.records >= COMPACT_RECORDS):
-        _snapshot(Path(state_dir), key, state)
-        return
-    try:
-        fits = _append(store, state)
-    except BaseException:
-        _drop_store(key)  # what reached the disk is unknown: the next save starts over with a snapshot
-        raise
-    if not fits:
-        _snapshot(Path(state_dir), key, state)
-
-
-def close_state(state_dir: Path) -> None:
-    """Forget this process's open log for `state_dir` (the files stay; the next save snapshots)."""
-    _drop_store(os.path.abspath(state_dir))
-
-
-def _replay(obj: dict[str, Any], records: list[bytes], path: Path) -> None:
-    """Apply log records to a snapshot body in place; raises TwinStateError for a record that parses badly."""
-    applied: OrderedDict[str, Any] = OrderedDict()
-    raw_applied = obj.get("applied")
-    if not isinstance(raw_applied, list):
-        raise TwinStateError(f"{path.parent / STATE_FILE}: state field 'applied' is not a list")
-    for entry in raw_applied:
-        if not _applied_entry(entry):
-            raise TwinStateError(f"{path.parent / STATE_FILE}: state field 'applied' has an invalid entry")
-        applied[entry[0]] = entry
-    for n, payload in enumerate(records, 1):
-        try:
-            rec = orjson.loads(payload)
-            sets, ops = rec["set"], rec["applied"]
-            if not isinstance(sets, dict) or not isinstance(ops, list) or not sets.keys() <= _STATE_KEYS:
-                raise ValueError("unexpected fields")
-            obj.update(sets)
-            for op in ops:
-                if isinstance(op, str):
-                    if op in applied:
-                        applied.move_to_end(op)
-                elif _applied_entry(op):
-                    applied[op[0]] = op
-                    applied.move_to_end(op[0])
-                    while len(applied) > APPLIED_IDS_MAX:
-                        applied.popitem(last=False)
-                else:
-                    raise ValueError(f"bad applied operation {op!r}")
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise TwinStateError(f"{path}: record {n} invalid: {exc}") from None
-    obj["applied"] = list(applied.values())
-
-
-def _quarantine(path: Path) -> None:
-    try:
-        os.replace(path, path.with_name(f"{path.name}.corrupt-{time.time_ns()}"))
-    except OSError:
-        pass  # best effort: the state is unknown either way, and the next snapshot replaces the log
-
-
-def load_state(state_dir: Path) -> TwinState:
-    """Snapshot + replay of its log; raises TwinStateError if either is missing (snapshot) or corrupt.
-
-    A torn last log record is truncated away; a damaged log body is moved aside (`state.log.corrupt-<ns>`)."""
-    path = state_dir / STATE_FILE
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise TwinStateError(f"{path}: missing") from None
-    except OSError as exc:
-        raise TwinStateError(f"{path}: unreadable: {exc}") from None
-    obj = _decode_body(raw, path)
-    log_id = obj.pop("log_id", None)
-    if log_id is not None:
-        log_path = state_dir / LOG_FILE
-        try:
-            log_raw = log_path.read_bytes()
-        except FileNotFoundError:
-            log_raw = b""  # a crash after the snapshot's rename and before its log's: nothing follows it yet
-        except OSError as exc:
-            raise TwinStateError(f"{log_path}: unreadable: {exc}") from None
-        try:
-            read = read_log(log_raw)
-        except LogCorrupt as exc:
-            _quarantine(log_path)
-            raise TwinStateError(f"{log_path}: {exc}") from None
-        if read.log_id == log_id:
-            try:
-                _replay(obj, read.records, log_path)
-            except TwinStateError:
-                _quarantine(log_path)
-                raise
-            if read.torn:
-                try:
-                    os.truncate(log_path, read.good_end)
-                except OSError as exc:
-                    raise TwinStateError(f"{log_path}: cannot truncate torn tail: {exc}") from None
-    return _from_body(obj, path)

@@ -3,7 +3,7 @@ length + CRC-32 framed records, one per persisted change.
 
 Why a log: making a command durable then costs one small write + fdatasync, instead of rewriting the whole
 state file with fsync, rename and a directory fsync. The full state file (`state.json`) is the snapshot the
-log is replayed on; it is rewritten on start and every so many records (see `state.py`).
+log is replayed on; it is rewritten on start and every so many records (see `statestore.py`).
 
 File layout::
 

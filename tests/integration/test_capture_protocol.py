@@ -21,8 +21,11 @@ import pytest
 import zmq
 
 from core_bridge.auth import KeyRegistry, ServerAuth, configure_server, generate_keyset, server_keypair
-from core_bridge.dropcopy import CaptureConfig, CaptureService
-from core_bridge.journal import iter_records, read_durable, verify
+from core_bridge.dropcopy.config import CaptureConfig
+from core_bridge.dropcopy.service import CaptureService
+from core_bridge.journal.reader import iter_records
+from core_bridge.journal.segment import read_durable
+from core_bridge.journal.verify import verify
 from core_bridge.protocol import DROPCOPY_TOPIC, EVENT_DTYPE, REWIND_CHUNK, EventType, Side, encode_batch
 from core_bridge.reasons import ReasonCode
 from tests.polling import wait_for
@@ -292,7 +295,7 @@ def test_capture_when_fills_captured_then_positions_in_status_files(
         ("ACC1", "AAPL", 200), ("ACC1", "MSFT", 10), ("ACC2", "AAPL", -50)]
     from typer.testing import CliRunner
 
-    from core_bridge.cli_journal import journal_app
+    from core_bridge.cli.journal import journal_app
 
     res = CliRunner().invoke(journal_app, ["stats", "--home", str(tmp_path), "--dir", str(cfg.journal_dir),
                                            "--positions", "--json"])
@@ -355,7 +358,8 @@ def test_capture_when_restarted_then_positions_resume_from_checkpoint_without_do
 
 def test_seal_journal_when_capture_running_then_capture_seals_and_keeps_appending(
         tmp_path: Path, keys: Path, core: ProtocolCore) -> None:
-    from core_bridge.journal import iter_sealed_segments, seal_journal
+    from core_bridge.journal.reader import iter_sealed_segments
+    from core_bridge.journal.seal import seal_journal
 
     cfg = config(tmp_path, keys, core, status_interval_s=0.05)
     run = Running(cfg)

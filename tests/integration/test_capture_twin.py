@@ -10,9 +10,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from core_bridge.cli_journal import journal_app
-from core_bridge.dropcopy import CaptureConfig, CaptureService
-from core_bridge.journal import HEADER_SIZE, STRIDE, iter_records, list_segments, read_durable, verify
+from core_bridge.cli.journal import journal_app
+from core_bridge.dropcopy.config import CaptureConfig
+from core_bridge.dropcopy.service import CaptureService
+from core_bridge.journal.reader import iter_records
+from core_bridge.journal.segment import HEADER_SIZE, STRIDE, list_segments, read_durable
+from core_bridge.journal.verify import verify
 from hw.twin.launch import TwinHandle
 from tests.polling import wait_for
 

@@ -92,7 +92,7 @@ def test_load_events_when_store_has_the_day_then_builder_gets_them(
 
 
 def test_load_events_when_only_a_journal_then_the_dates_events_are_read(ops_home: Path) -> None:
-    from core_bridge.journal import Journal
+    from core_bridge.journal.writer import Journal
     from core_bridge.settings import load_settings
     from flows.cat.events import load_events
 

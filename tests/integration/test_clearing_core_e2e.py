@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from core_bridge.client import CoreClient
+from core_bridge.client.commands import CoreClient
 from flows.clearing.runs import run_bp_refresh, run_locates, run_sod_load
 from flows.sources.sftp import SftpConfig, SftpSource
 from flows.store.db import make_engine, upgrade

@@ -15,7 +15,7 @@ import pytest
 import zmq.auth
 
 from core_bridge.audit import SENT, UNRECORDED, default_path, read_audit
-from core_bridge.client import CoreClient
+from core_bridge.client.commands import CoreClient
 from core_bridge.errors import AuthRefusedError, CommandError, NoAckError, RoleDeniedError
 from core_bridge.protocol import Reply
 from hw.twin.launch import TwinHandle

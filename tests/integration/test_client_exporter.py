@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import urllib.request
 
-from core_bridge.client import CoreClient
+from core_bridge.client.commands import CoreClient
 from core_bridge.telemetry import Exporter, TelemetrySubscriber, run_exporter
 from hw.twin.launch import TwinHandle, free_ports
 
@@ -22,9 +22,13 @@ def test_exporter_when_twin_publishes_then_metrics_scraped_over_http(twin_core: 
             server.shutdown()
             sub.close()
     assert model.heartbeat is not None and model.health
-    assert "colo_core_trading_state 0.0" in body
-    assert 'colo_core_kill_level{key="",scope="firm"} 0.0' in body
-    assert "colo_core_orders_per_second 0.0" in body
-    assert 'colo_core_auth_failures{side="core"} 0.0' in body
-    age = next(line for line in body.splitlines() if line.startswith("colo_core_heartbeat_age_seconds "))
+    assert 'colo_core_trading_state{key="",node="primary",scope="firm",state="ACTIVE"} 1.0' in body
+    assert 'colo_core_trading_state{key="",node="primary",scope="firm",state="HALTED"} 0.0' in body
+    assert 'colo_core_control_up{node="primary"} 1.0' in body
+    assert 'colo_core_heartbeat_received{node="primary"} 1.0' in body
+    assert 'colo_core_orders_total{node="primary"} 0.0' in body
+    assert 'colo_core_auth_failures_total{node="primary",side="core"} 0.0' in body
+    age_line = 'colo_core_heartbeat_age_seconds{node="primary"} '
+    age = next(line for line in body.splitlines() if line.startswith(age_line))
     assert float(age.split()[1]) >= 0
+    assert "NaN" not in body

@@ -11,7 +11,7 @@ from core_bridge.auth import generate_keyset
 
 PROBE = (
     "import sys; sys.argv = ['corectl'] + sys.argv[1:]\n"
-    "from core_bridge.cli import main\n"
+    "from core_bridge.cli.app import main\n"
     "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
     "heavy = [m for m in ('typer', 'pydantic', 'rich', 'numpy', 'prefect', 'pandas', 'sqlalchemy')\n"
     "         if m in sys.modules]\n"

@@ -14,12 +14,27 @@ from flows.store.db import make_engine, session_scope, upgrade
 from flows.store.models import HaDrill
 
 
+def _artifacts(flow_run_id: object) -> dict[str, dict[str, object]]:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:  # plain REST: 3.8.8's client sends null sub-filters
+        resp = client._client.post("/artifacts/filter", json={
+            "artifacts": {"flow_run_id": {"any_": [str(flow_run_id)]}}, "limit": 50, "offset": 0})
+        resp.raise_for_status()
+    return {a["key"]: a for a in resp.json()}
+
+
 def test_ha_drill_flow_when_run_then_report_lists_refusal_and_rows_stored(prefect_harness: None, ops_home: Path,
                                                                            sqlite_url: str) -> None:
     from flows.jobs.ha_drill import ha_drill
 
-    out = ha_drill(date="2026-11-21", scenarios=["primary_crash", "second_primary"], db_url=sqlite_url)
+    state = ha_drill(date="2026-11-21", scenarios=["primary_crash", "second_primary"], db_url=sqlite_url,
+                     return_state=True)
+    out = state.result()
     assert out["drills"] == 2 and out["stored"] == 2
+    arts = _artifacts(state.state_details.flow_run_id)
+    assert "| primary_crash | PASS | sigkill |" in arts["ha-drill-summary"]["data"]
+    assert arts["ha-drill-progress"]["type"] == "progress" and float(arts["ha-drill-progress"]["data"]) == 100.0
     jpath = ops_home / "reports" / "2026-11-21" / "ha" / "ha-drill.json"
     doc = json.loads(jpath.read_text())
     assert doc["passed"] is True

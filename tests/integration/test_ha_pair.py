@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from core_bridge.audit import AuditLog
-from core_bridge.client import CoreClient
+from core_bridge.client.commands import CoreClient
 from core_bridge.errors import CommandError
 from hw.twin.launch import TwinPair, start_pair
 

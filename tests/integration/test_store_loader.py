@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, func, select
 
-from core_bridge.journal import Journal
+from core_bridge.journal.writer import Journal
 from core_bridge.protocol import EventType, new_events, to_fixed
 from flows.errors import EventLoadError
 from flows.store.db import make_engine, session_scope, upgrade

@@ -9,7 +9,7 @@ import orjson
 
 from core_bridge.protocol import Command, EventType, decode_batch
 from hw.twin.launch import TwinHandle
-from hw.twin.state import STATE_FILE
+from hw.twin.statestore import STATE_FILE
 from tests.fixtures.twin import curve_dealer, request, rpc
 
 BUY = {"action": "new", "clordid": 1, "account": "PROP01", "symbol": "AAPL", "side": "BUY", "qty": 100,

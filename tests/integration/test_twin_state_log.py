@@ -4,8 +4,8 @@ the log), a torn last record is dropped, and a damaged log body brings the twin 
 from __future__ import annotations
 
 from hw.twin.launch import TwinHandle
-from hw.twin.state import LOG_FILE, STATE_FILE
 from hw.twin.statelog import log_header, read_log
+from hw.twin.statestore import LOG_FILE, STATE_FILE
 
 
 def call(handle: TwinHandle, cmd: str, args: dict | None = None, request_id: str | None = None) -> dict:

@@ -19,7 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core_bridge.journal import Journal, iter_records, read_durable, verify
+from core_bridge.journal.reader import iter_records
+from core_bridge.journal.segment import read_durable
+from core_bridge.journal.verify import verify
+from core_bridge.journal.writer import Journal
 from hw.twin.launch import TwinHandle
 from tests.polling import wait_for
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from core_bridge.settings import load_settings
 from flows.archive import open_archive
 from flows.archive.archive import ArchiveRequest
-from flows.cli import app
+from flows.opsctl.app import app
 
 runner = CliRunner()
 CAT = b"cat events for 2026-11-20"
@@ -97,5 +97,5 @@ def test_get_when_unknown_id_then_exit_2_with_error(ops_home: Path) -> None:
 
 
 def test_import_when_cli_module_loaded_then_prefect_not_imported() -> None:
-    code = "import sys, flows.cli_archive; sys.exit(1 if 'prefect' in sys.modules else 0)"
+    code = "import sys, flows.opsctl.archive; sys.exit(1 if 'prefect' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

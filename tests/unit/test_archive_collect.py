@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core_bridge.journal import Journal
+from core_bridge.journal.writer import Journal
 from core_bridge.protocol import EVENT_DTYPE
 from flows.archive.collect import discover
 from flows.dates import today_ny

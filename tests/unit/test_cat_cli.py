@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from flows.cli_cat import app
+from flows.opsctl.cat import app
 from hw.cat_twin.lifecycles import mixed_day
 from hw.refdata import ACCOUNTS_BY_ID
 from reports.cat.config import CatConfig

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from flows.cat_submit import TwinCatSubmitter
+from flows.cat.submission import TwinCatSubmitter
 from hw.cat_twin import CatTwin
 from hw.cat_twin.lifecycles import mixed_day
 from hw.refdata import ACCOUNTS_BY_ID

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import typer.main
 
-from core_bridge import cli
+from core_bridge.cli import fastpath
+from core_bridge.cli.app import build_app
 
 
 def _options(cmd: object) -> set[str]:
@@ -13,17 +14,18 @@ def _options(cmd: object) -> set[str]:
 
 
 def test_fast_parser_when_compared_with_typer_then_same_options_everywhere() -> None:
-    group = typer.main.get_command(cli.app)
-    assert _options(group) == set(cli.FAST_GLOBAL_VALUES) | {"--json"}
-    for name in cli.FAST_COMMANDS:
-        expected = set(cli.FAST_COMMAND_VALUES) | set(cli.FAST_FLAGS)
+    group = typer.main.get_command(build_app())
+    assert _options(group) == set(fastpath.FAST_GLOBAL_VALUES) | {"--json"}
+    for name in fastpath.FAST_COMMANDS:
+        expected = set(fastpath.FAST_COMMAND_VALUES) | set(fastpath.FAST_FLAGS)
         if name != "kill":
             expected -= {"--level", "-l"}
         assert _options(group.commands[name]) == expected, name  # type: ignore[attr-defined]
 
 
 def test_parse_fast_when_plain_kill_then_values() -> None:
-    got = cli.parse_fast(["-e", "tcp://h:1", "--json", "kill", "--account=PROP01", "-l", "CANCEL_ONLY", "-r", "why"])
+    got = fastpath.parse_fast(["-e", "tcp://h:1", "--json", "kill", "--account=PROP01", "-l", "CANCEL_ONLY", "-r",
+                               "why"])
     assert got == ("kill", {"endpoint": "tcp://h:1", "json": True, "account": "PROP01", "level": "CANCEL_ONLY",
                             "reason": "why", "timeout": 1500, "retries": 2})
 
@@ -44,4 +46,4 @@ def test_parse_fast_when_plain_kill_then_values() -> None:
     ],
 )
 def test_parse_fast_when_anything_unusual_then_left_to_typer(argv: list[str]) -> None:
-    assert cli.parse_fast(argv) is None
+    assert fastpath.parse_fast(argv) is None

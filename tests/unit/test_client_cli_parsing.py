@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core_bridge.cli import parse_assignments, parse_since, parse_until, scope_of
+from core_bridge.cli.common import parse_assignments, parse_since, parse_until, scope_of
 
 NY = ZoneInfo("America/New_York")
 # 2026-11-20 10:00 New York (EST, UTC-5)

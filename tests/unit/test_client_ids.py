@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from core_bridge.client import MAX_ID_LEN, derive_id, fresh_id, normalize_limits, read_curve_key
+from core_bridge.client.commands import normalize_limits
+from core_bridge.client.ids import MAX_ID_LEN, derive_id, fresh_id
+from core_bridge.client.keyfile import read_curve_key
 from core_bridge.errors import ConfigError
 
 
@@ -79,7 +81,7 @@ def test_audit_args_when_small_then_verbatim_when_bulk_then_digest_and_sizes() -
 
     import orjson
 
-    from core_bridge.client import audit_args
+    from core_bridge.client.audit_trail import audit_args
 
     small = {"scope": "firm", "key": None, "level": "HALTED"}
     assert audit_args(small) is small

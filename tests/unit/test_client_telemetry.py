@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from core_bridge.telemetry import Exporter, TelemetryModel, heartbeat_age_ms, telemetry_endpoint_for
-from core_bridge.watch import render
+from core_bridge.watch_view import render
 
 NOW = 1_763_800_000_000_000_000
 
@@ -42,18 +42,24 @@ def test_model_when_nothing_heard_then_unknown_not_zero() -> None:
 
 
 def test_exporter_when_updated_then_every_metric_present() -> None:
-    ex = Exporter()
-    ex.update(_model(), NOW)
+    m = _model()
+    m.observe(b"health", {**m.health, "orders_per_s": 812.5}, NOW + 1_000_000_000)  # a second report, 1 s later
+    ex = Exporter(clock=lambda: NOW)
+    ex.update(m)
     text = ex.render().decode()
-    assert "colo_core_trading_state 2.0" in text
-    assert 'colo_core_kill_level{key="PROP02",scope="account"} 3.0' in text
-    assert "colo_core_heartbeat_age_seconds 0.04" in text
-    assert "colo_core_orders_per_second 812.5" in text
-    assert 'colo_core_rejects{reason="KILL_CANCEL_ONLY"} 9.0' in text
-    assert 'colo_core_exposure_dollars{account="firm",kind="gross"} 1010.5' in text
-    assert 'colo_core_latency_seconds{quantile="p99"} 4.2' in text
-    assert "colo_core_capture_lag_events 25.0" in text
-    assert 'colo_core_auth_failures{side="core"} 2.0' in text
+    assert 'colo_core_trading_state{key="",node="primary",scope="firm",state="CANCEL_ONLY"} 1.0' in text
+    assert 'colo_core_trading_state{key="",node="primary",scope="firm",state="ACTIVE"} 0.0' in text
+    assert 'colo_core_trading_state{key="PROP02",node="primary",scope="account",state="HALTED"} 1.0' in text
+    assert 'colo_core_heartbeat_age_seconds{node="primary"} 0.04' in text
+    assert 'colo_core_heartbeat_received{node="primary"} 1.0' in text
+    assert 'colo_core_orders_total{node="primary"} 812.5' in text
+    assert 'colo_core_rejects_total{node="primary",reason="KILL_CANCEL_ONLY"} 9.0' in text
+    assert 'colo_core_exposure_dollars{account="firm",kind="gross",node="primary"} 1010.5' in text
+    assert 'colo_core_gate_latency_seconds_bucket{le="5e-06",node="primary"} 98.0' in text  # 2 x (26 + 23) of 50
+    assert 'colo_core_gate_latency_seconds_count{node="primary"} 100.0' in text
+    assert 'colo_core_capture_lag_events{node="primary"} 25.0' in text
+    assert 'colo_core_auth_failures_total{node="primary",side="core"} 2.0' in text
+    assert "NaN" not in text
 
 
 def test_render_when_model_full_then_frame_shows_levels_rejects_exposure_latency() -> None:

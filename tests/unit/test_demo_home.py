@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from core_bridge.settings import load_settings
-from flows.demo import DEMO_MARKER, PREVIOUS_DIR, prepare_home
 from flows.errors import DemoHomeError
+from flows.orchestration.demo_day import DEMO_MARKER, PREVIOUS_DIR, prepare_home
 
 DAY = dt.date(2026, 11, 20)
 

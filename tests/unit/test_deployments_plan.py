@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.deployments import ROOT, load_plan
+from flows.orchestration.deployments import ROOT, load_plan
 
 DAY = [
     "sod-load", "locates", "bp-refresh", "preopen-check", "eod-capture", "regsho-report",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core_bridge.dropcopy import CaptureConfig
+from core_bridge.dropcopy.config import CaptureConfig
 
 
 def test_from_home_when_standby_twin_file_present_then_both_nodes_listed(ops_home: Path) -> None:

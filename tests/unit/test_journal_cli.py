@@ -8,8 +8,9 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from core_bridge.cli_journal import capture_command, journal_app
-from core_bridge.journal import HEADER_SIZE, STRIDE, Journal
+from core_bridge.cli.journal import capture_command, journal_app
+from core_bridge.journal.segment import HEADER_SIZE, STRIDE
+from core_bridge.journal.writer import Journal
 from core_bridge.protocol import EventType
 from tests.unit.test_journal_writer import events
 

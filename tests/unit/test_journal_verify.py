@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from core_bridge.journal import EVENT_SIZE, HEADER_SIZE, STRIDE, Journal, iter_sealed_segments, verify
+from core_bridge.journal.reader import iter_sealed_segments
+from core_bridge.journal.segment import HEADER_SIZE, STRIDE
+from core_bridge.journal.verify import verify
+from core_bridge.journal.writer import Journal
+from core_bridge.protocol import EVENT_SIZE
 from tests.unit.test_journal_writer import events
 
 

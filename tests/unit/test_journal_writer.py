@@ -10,17 +10,10 @@ import numpy as np
 import pytest
 
 from core_bridge.errors import JournalCorruptError, JournalError
-from core_bridge.journal import (
-    DURABLE_FILE,
-    HEADER_SIZE,
-    STRIDE,
-    Journal,
-    iter_records,
-    iter_sealed_segments,
-    read_durable,
-    read_segment,
-    verify,
-)
+from core_bridge.journal.reader import iter_records, iter_sealed_segments, read_segment
+from core_bridge.journal.segment import DURABLE_FILE, HEADER_SIZE, STRIDE, read_durable
+from core_bridge.journal.verify import verify
+from core_bridge.journal.writer import Journal
 from core_bridge.protocol import EVENT_DTYPE, EventType
 
 

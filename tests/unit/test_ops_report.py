@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from reports.ops_report import OpsDay, write_ops_report
+from reports.ops_report import OpsDay, render_markdown, write_ops_report
 
 
 def _day() -> OpsDay:
@@ -34,3 +35,40 @@ def test_write_when_rendered_then_shows_each_section_and_link(tmp_path: Path) ->
     for needle in ("LOCATE_UNAVAILABLE", "primary-crash", "recon/recon.html", "<svg", "PROP01", "MENO"):
         assert needle in html
     assert (tmp_path / "ops-report.json").exists()
+
+
+def _drill_results() -> list[dict[str, object]]:
+    """Two drills exactly as the ha-drill flow hands them to reports/ha.py: DrillResult.to_dict()."""
+    from flows.ha.checks import StreamCheck
+    from flows.ha.measure import DrillResult
+
+    ok = DrillResult("primary_crash", fault_method="sigkill",
+                     metrics={"detect_ms": 312.4, "accept_ms": 401.0, "gap_free_ms": 655.5},
+                     checks={"stream": StreamCheck(1200, 1200, 0, 0, 0, 0, 0).to_dict()},
+                     timeline=[(0.0, "kill -KILL primary"), (401.0, "standby accepts commands")])
+    bad = DrillResult("primary_network", fault_method="sigstop", fault_note="no network namespaces",
+                      metrics={"accept_ms": 950.0, "gap_free_ms": None, "detect_ms": 280.0},
+                      checks={"stream": StreamCheck(900, 903, 3, 1, 0, 0, 0).to_dict()})
+    bad.fail("journal not gap-free within the deadline")
+    return [ok.to_dict(), bad.to_dict()]
+
+
+def test_ops_report_when_ha_drill_report_written_then_drill_table_filled(tmp_path: Path) -> None:
+    from flows.ops_report.gather import drills_from
+    from reports.ha import report_doc, write_report
+
+    ha_dir = tmp_path / "reports" / "2026-11-20" / "ha"
+    write_report(report_doc("2026-11-20", _drill_results()), ha_dir)  # the real writer: ha-drill.{json,html}
+    day = OpsDay(date="2026-11-20", drills=drills_from(ha_dir))
+    html = write_ops_report(day, tmp_path / "out").read_text()
+    section = html.split("<h2>HA drills</h2>", 1)[1].split("</table>", 1)[0]
+    rows = [re.findall(r"<td>([^<]*)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", section.split("<tbody>")[1])]
+    assert rows == [
+        ["primary_crash", "PASS", "sigkill", "312.4", "401.0", "655.5", "0", "0"],
+        ["primary_network", "FAIL", "sigstop (no network namespaces)", "280.0", "950.0", "", "3", "1"],
+    ]
+    md = render_markdown(day)
+    assert "| primary_crash | PASS | sigkill | 312.4 | 401.0 | 655.5 | 0 | 0 |" in md
+    assert "| primary_network | FAIL | sigstop (no network namespaces) | 280.0 | 950.0 |  | 3 | 1 |" in md
+    again = write_ops_report(OpsDay(date="2026-11-20", drills=drills_from(ha_dir)), tmp_path / "again")
+    assert again.read_bytes() == (tmp_path / "out" / "ops-report.html").read_bytes()

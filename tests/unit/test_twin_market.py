@@ -23,8 +23,9 @@ from core_bridge.protocol import (
 )
 from core_bridge.protocol import to_fixed as fx
 from core_bridge.reasons import ReasonCode
-from hw.twin.engine import CoreEngine, OrderRequest
+from hw.twin.engine import CoreEngine
 from hw.twin.market import session_bounds_ns, simulate_day
+from hw.twin.orders import OrderRequest
 from hw.twin.state import provisioned_state
 from hw.twin.stream import SyntheticStream
 

@@ -9,18 +9,8 @@ import pytest
 
 from core_bridge.protocol import KillLevel, KillScope
 from hw.errors import TwinStateError
-from hw.twin.state import (
-    APPLIED_IDS_MAX,
-    STATE_FILE,
-    TwinState,
-    decode_state,
-    encode_state,
-    load_state,
-    normalize_limit,
-    provisioned_state,
-    save_state,
-    unknown_state,
-)
+from hw.twin.state import APPLIED_IDS_MAX, TwinState, normalize_limit, provisioned_state, unknown_state
+from hw.twin.statestore import STATE_FILE, decode_state, encode_state, load_state, save_state
 
 
 def sample() -> TwinState:

@@ -9,19 +9,10 @@ import pytest
 
 from core_bridge.protocol import KillLevel, KillScope
 from hw.errors import TwinStateError
-from hw.twin import state as state_mod
-from hw.twin.state import (
-    APPLIED_IDS_MAX,
-    LOG_FILE,
-    STATE_FILE,
-    TwinState,
-    close_state,
-    decode_state,
-    load_state,
-    provisioned_state,
-    save_state,
-)
+from hw.twin import statestore as store_mod
+from hw.twin.state import APPLIED_IDS_MAX, TwinState, provisioned_state
 from hw.twin.statelog import LogCorrupt, frame_record, log_header, read_log
+from hw.twin.statestore import LOG_FILE, STATE_FILE, close_state, decode_state, load_state, save_state
 
 
 @pytest.fixture
@@ -139,13 +130,13 @@ def test_save_when_records_written_then_log_size_never_changes(state_dir: Path) 
     for n in range(1, 20):
         apply_kill(st, n, KillLevel.CANCEL_ONLY if n % 2 else KillLevel.HALTED)
         save_state(state_dir, st)
-    assert (state_dir / LOG_FILE).stat().st_size == size == state_mod.LOG_SEGMENT
+    assert (state_dir / LOG_FILE).stat().st_size == size == store_mod.LOG_SEGMENT
     assert log_records(state_dir) == 19
 
 
 def test_save_when_record_does_not_fit_in_segment_then_snapshot_and_fresh_log(
         state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(state_mod, "LOG_SEGMENT", 1024)
+    monkeypatch.setattr(store_mod, "LOG_SEGMENT", 1024)
     st = provisioned_state("2026-11-20")
     save_state(state_dir, st)
     n = 0
@@ -202,7 +193,7 @@ def test_load_when_log_missing_after_snapshot_then_snapshot_alone(state_dir: Pat
 
 def test_save_when_records_reach_compaction_threshold_then_snapshot_and_fresh_log(
         state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(state_mod, "COMPACT_RECORDS", 3)
+    monkeypatch.setattr(store_mod, "COMPACT_RECORDS", 3)
     st = provisioned_state("2026-11-20")
     save_state(state_dir, st)
     for n in range(1, 5):

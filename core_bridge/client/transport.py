@@ -1,4 +1,4 @@
-"""CoreClient: the one way colo-ops sends control commands to the core.
+"""The control socket under CoreClient (core_bridge.client.commands): one generic `call` for every command.
 
 Why it looks like this:
 
@@ -11,10 +11,11 @@ Why it looks like this:
   `RoleDeniedError`); no ack after the last attempt raises `NoAckError` (`AuthRefusedError` when the socket
   monitor saw the core refuse our key during the handshake, which no retry can fix).
 - **Audited at the source.** Every mutating command attempt, and every failed read, is appended to the
-  audit log here, so corectl and the flows are audited the same way (`core_bridge.audit`).
+  audit log here, so corectl and the flows are audited the same way (`core_bridge.audit`; what a line
+  holds is core_bridge.client.audit_trail).
 - **Cheap to import.** Only zmq, orjson, the stdlib and light core_bridge modules: `corectl kill` is a
-  cold process at 3 a.m. Key files are read here rather than through `core_bridge.auth`, which pulls in
-  `zmq.auth.thread` (and asyncio) for the server side.
+  cold process at 3 a.m. Key files are read by core_bridge.client.keyfile rather than through
+  `core_bridge.auth`, which pulls in `zmq.auth.thread` (and asyncio) for the server side.
 - **Follows the active node** of a Binary Star pair: with [primary, standby] endpoints, an attempt that
   times out, or a HA_NOT_ACTIVE / HA_FENCED answer from a passive node, moves the client to the other node
   and the *same frame* is sent there (same idempotency key: the pair replicates the applied ids, so it is
@@ -24,20 +25,20 @@ Why it looks like this:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import orjson
 import zmq
 
 from core_bridge.audit import SENT, AuditLog, AuditRecord, default_path
+from core_bridge.client.audit_trail import Attempt, Outcome, attempt_record
+from core_bridge.client.ids import derive_id, fresh_id
+from core_bridge.client.keyfile import read_curve_key
 from core_bridge.errors import (
     AuthRefusedError,
     CommandError,
@@ -46,13 +47,12 @@ from core_bridge.errors import (
     ProtocolError,
     RoleDeniedError,
 )
-from core_bridge.protocol import COMMAND_ROLE, MUTATING, PROTOCOL_VERSION, Command, KillLevel, KillScope, Reply, Role
+from core_bridge.protocol import MUTATING, PROTOCOL_VERSION, Command, Reply
 
 DEFAULT_TIMEOUT_MS = 1500
 DEFAULT_RETRIES = 2  # attempts = 1 + retries
 FOLLOW_CODES = frozenset({"HA_NOT_ACTIVE", "HA_FENCED"})  # a passive node: the active one is elsewhere
 PASSIVE_PAUSE_S = 0.02  # the only reachable node is passive: give it time to see its peer lost
-MAX_ID_LEN = 128  # protocol limit on `id`
 
 # Handshake events that mean "the core (or something pretending to be it) will not talk to this key".
 # EVENT_HANDSHAKE_FAILED_AUTH is what a ZAP refusal of our public key looks like from the client side
@@ -60,76 +60,9 @@ MAX_ID_LEN = 128  # protocol limit on `id`
 AUTH_FAILURE_EVENTS = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
 _MONITOR_HEADER = struct.Struct("=HI")
 
-# 15c3-5 limit keys and how their values travel (protocol schema block): ints as JSON ints, decimals as text.
-LIMIT_KEYS: dict[str, type] = {
-    "max_order_qty": int,
-    "max_order_notional": str,
-    "price_collar_pct": str,
-    "duplicate_window_ms": int,
-    "max_orders_per_sec": int,
-    "credit_threshold": str,
-    "gross_exposure_cap": str,
-    "net_exposure_cap": str,
-}
 
-
-def read_curve_key(path: Path) -> tuple[bytes, bytes | None]:
-    """(public, secret) z85 keys from a ZeroMQ certificate file; same format as zmq.auth writes."""
-    public: bytes | None = None
-    secret: bytes | None = None
-    try:
-        with path.open("rb") as fh:
-            for raw in fh:
-                line = raw.strip()
-                if line.startswith(b"public-key"):
-                    public = line.split(b"=", 1)[1].strip(b" \t'\"")
-                elif line.startswith(b"secret-key"):
-                    secret = line.split(b"=", 1)[1].strip(b" \t'\"")
-    except FileNotFoundError:
-        raise ConfigError("key file not found", path) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read key file: {exc}", path) from None
-    if public is None or len(public) != 40 or (secret is not None and len(secret) != 40):
-        raise ConfigError("not a CURVE certificate (public-key/secret-key of 40 z85 characters)", path)
-    return public, secret
-
-
-def derive_id(idempotency_key: str, cmd: str, args: Mapping[str, Any]) -> str:
-    """The wire id for a caller's idempotency key.
-
-    The id is the key plus a digest of the command and its arguments: re-running the same step with the
-    same data is applied once (the core replays its reply), while a corrected payload under the same key
-    is a different command and is applied. Deterministic, so a flow re-run for a date reuses the ids.
-    """
-    digest = hashlib.sha256(cmd.encode() + b"\0" + orjson.dumps(args, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
-    head = idempotency_key[: MAX_ID_LEN - len(digest) - 1]
-    return f"{head}:{digest}"
-
-
-def fresh_id(identity: str) -> str:
-    return f"{identity}:{uuid.uuid4().hex}"
-
-
-@dataclass(frozen=True, slots=True)
-class _Attempt:
-    """One command as the audit log records it."""
-
-    command: Command
-    args: dict[str, Any]
-    reason: str
-    req_id: str
-    t0: float  # perf_counter at the start, for elapsed_ms
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    reply: Reply | None
-    attempts: int
-    endpoint: str
-
-
-class CoreClient:
-    """Control-socket client: one method per command of the protocol's schema block.
+class ControlChannel:
+    """The control socket of one client: connection, deadlines, retries, HA following and auditing of `call`.
 
     `endpoints` is the control endpoint (or a list: the first is used; HA will make `_endpoint` follow the
     active node). `identity` names the CURVE keypair under `keys_dir/clients/` and so, at the core, the role.
@@ -180,20 +113,8 @@ class CoreClient:
         self._role: str | None = None
         self._last_refused = False
 
-    @classmethod
-    def from_settings(
-        cls, *, identity: str = "operator", operator: str | None = None, settings: Any = None, **kw: Any
-    ) -> CoreClient:
-        """A client for the configured core: primary control endpoint first, then the standby."""
-        from core_bridge.settings import load_settings
-
-        s = settings or load_settings()
-        endpoints = [s.core_endpoint("control"), s.core_endpoint("control", node="standby")]
-        return cls(endpoints, s.keys_dir, identity=identity, operator=operator or s.operator,
-                   audit=AuditLog(default_path(s.home)) if kw.pop("audit", True) else False, **kw)
-
     # --- lifecycle -------------------------------------------------------------------------------------
-    def __enter__(self) -> CoreClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -290,14 +211,14 @@ class CoreClient:
                 "args": body,
             }
         )
-        att = _Attempt(command, body, reason, req_id, time.perf_counter())
+        att = Attempt(command, body, reason, req_id, time.perf_counter())
         after_send: Callable[[], None] | None = None
         if self.audit is not None and command in MUTATING:
             # Write-ahead: the sent line is written before the command leaves and flushed while the core
             # works on it (the flush overlaps the round trip); the outcome line follows (core_bridge.audit).
             self.audit.write(self._record(att, None, None, phase=SENT))
             after_send = self.audit.sync
-        outcome: _Outcome | None = None
+        outcome: Outcome | None = None
         try:
             outcome = self._exchange(command, req_id, frame, after_send)
         except (NoAckError, ProtocolError) as exc:
@@ -314,7 +235,7 @@ class CoreClient:
         raise err
 
     def _exchange(self, command: Command, req_id: str, frame: bytes,
-                  after_send: Callable[[], None] | None = None) -> _Outcome:
+                  after_send: Callable[[], None] | None = None) -> Outcome:
         """Send (and re-send) until a reply; `after_send` runs once, after the first send, while the core works."""
         attempts = 0
         start = time.monotonic()
@@ -337,12 +258,12 @@ class CoreClient:
             reply = self._await_reply(req_id, endpoint, command)
             if reply is not None:
                 if reply.code not in FOLLOW_CODES or len(self.endpoints) == 1:
-                    return _Outcome(reply, attempts, endpoint)
+                    return Outcome(reply, attempts, endpoint)
                 # A passive node: try the other one, or wait for this one to take over. Not a retry.
                 passive = reply
                 attempts -= 1
                 if time.monotonic() >= budget_end:
-                    return _Outcome(reply, attempts + 1, endpoint)
+                    return Outcome(reply, attempts + 1, endpoint)
                 if not self._follow(silent | {self._active}):
                     time.sleep(PASSIVE_PAUSE_S)  # bounded by the call's budget
                 continue
@@ -355,7 +276,7 @@ class CoreClient:
                 silent.clear()
                 self._follow(set())
         if passive is not None:
-            return _Outcome(passive, attempts, endpoint)
+            return Outcome(passive, attempts, endpoint)
         raise NoAckError(endpoint, command.value, attempts, (time.monotonic() - start) * 1000)
 
     def _await_reply(self, req_id: str, endpoint: str, command: Command) -> Reply | None:
@@ -382,7 +303,7 @@ class CoreClient:
                     return reply
                 # A reply to some other id cannot be ours; ignore it and keep waiting.
 
-    def _audit(self, att: _Attempt, outcome: _Outcome | None, error: Exception | None) -> None:
+    def _audit(self, att: Attempt, outcome: Outcome | None, error: Exception | None) -> None:
         if self.audit is None:
             return
         # Successful reads change nothing and `watch` polls them every second: only failures are kept.
@@ -394,39 +315,10 @@ class CoreClient:
         else:
             self.audit.append(record)
 
-    def _record(self, att: _Attempt, outcome: _Outcome | None, error: Exception | None, *,
+    def _record(self, att: Attempt, outcome: Outcome | None, error: Exception | None, *,
                 phase: str = "outcome") -> AuditRecord:
-        command, args = att.command, att.args
-        reply = outcome.reply if outcome else None
-        if phase == SENT:
-            result = SENT
-        elif error is None:
-            result = "ok"
-        elif isinstance(error, NoAckError):
-            result = "no_ack"
-        elif isinstance(error, ProtocolError):
-            result = "bad_reply"
-        else:
-            result = "refused"
-        return AuditRecord(
-            operator=self.operator,
-            identity=self.identity,
-            role=self.role_name(),
-            command=command.value,
-            scope=args.get("scope"),
-            key=args.get("key") if "scope" in args else args.get("account"),
-            reason=att.reason,
-            args=audit_args(args),
-            result=result,
-            code=reply.code if reply else ("AUTH_UNKNOWN_KEY" if isinstance(error, AuthRefusedError) else None),
-            state_version=reply.state_version if reply else None,
-            id=att.req_id,
-            endpoint=outcome.endpoint if outcome else getattr(error, "endpoint", self._endpoint()),
-            attempts=outcome.attempts if outcome else getattr(error, "attempts", None),
-            elapsed_ms=None if phase == SENT else round((time.perf_counter() - att.t0) * 1000, 3),
-            message=(reply.message if reply and reply.message else str(error) if error else ""),
-            phase=phase,
-        )
+        return attempt_record(att, outcome, error, operator=self.operator, identity=self.identity,
+                              role=self.role_name(), endpoint=self._endpoint(), phase=phase)
 
     def role_name(self) -> str | None:
         """Our key's role as the key registry beside the keys says (None when there is no registry here)."""
@@ -437,167 +329,3 @@ class CoreClient:
             except (OSError, orjson.JSONDecodeError, AttributeError):
                 self._role = ""
         return self._role or None
-
-    @staticmethod
-    def needed_role(cmd: Command | str) -> Role:
-        return COMMAND_ROLE[Command(cmd)]
-
-    # --- one method per command ------------------------------------------------------------------------
-    def hello(self) -> Reply:
-        return self.call(Command.HELLO)
-
-    def status(self) -> Reply:
-        return self.call(Command.STATUS)
-
-    def snapshot(self) -> Reply:
-        return self.call(Command.SNAPSHOT)
-
-    def set_kill(
-        self,
-        scope: KillScope | str,
-        key: str | None,
-        level: KillLevel | str,
-        reason: str,
-        *,
-        idempotency_key: str | None = None,
-    ) -> Reply:
-        """Set (never toggle) the kill level of one scope; `key` is None for the firm scope."""
-        sc = KillScope(scope)
-        lv = level if isinstance(level, KillLevel) else KillLevel[str(level).upper()]
-        if (sc is KillScope.FIRM) != (key is None):
-            raise ValueError("key must be None for the firm scope and given for account/symbol/venue")
-        args = {"scope": sc.value, "key": key, "level": lv.name}
-        return self.call(Command.SET_KILL, args, reason=reason, idempotency_key=idempotency_key)
-
-    def cancel_all(
-        self, scope: KillScope | str, key: str | None, reason: str, *, idempotency_key: str | None = None
-    ) -> Reply:
-        sc = KillScope(scope)
-        if (sc is KillScope.FIRM) != (key is None):
-            raise ValueError("key must be None for the firm scope and given for account/symbol/venue")
-        args = {"scope": sc.value, "key": key}
-        return self.call(Command.CANCEL_ALL, args, reason=reason, idempotency_key=idempotency_key)
-
-    def set_limits(
-        self,
-        limits: Mapping[str, Any],
-        approver: str,
-        reason: str,
-        account: str | None = None,
-        until_ns: int | None = None,
-        *,
-        idempotency_key: str | None = None,
-    ) -> Reply:
-        """Change 15c3-5 limits (partial); `until_ns` makes it a temporary change the core reverts itself."""
-        if not approver or not reason:
-            raise ValueError("a limit change needs an approver and a reason")
-        args = {
-            "account": account,
-            "limits": normalize_limits(limits),
-            "approver": approver,
-            "until_ns": until_ns,
-        }
-        return self.call(Command.SET_LIMITS, args, reason=reason, idempotency_key=idempotency_key)
-
-    def set_bp(
-        self, bp: Mapping[str, Any], as_of_ns: int, reason: str = "", *, idempotency_key: str | None = None
-    ) -> Reply:
-        args = {"bp": {k: str(v) for k, v in bp.items()}, "as_of_ns": as_of_ns}
-        return self.call(Command.SET_BP, args, reason=reason, idempotency_key=idempotency_key)
-
-    def set_locates(
-        self, date: str, locates: Mapping[str, int], reason: str = "", *, idempotency_key: str | None = None
-    ) -> Reply:
-        args = {"date": date, "locates": {k: int(v) for k, v in locates.items()}}
-        return self.call(Command.SET_LOCATES, args, reason=reason, idempotency_key=idempotency_key)
-
-    def set_restricted(
-        self, symbols: Sequence[str], reason: str = "", *, idempotency_key: str | None = None
-    ) -> Reply:
-        args = {"symbols": list(symbols)}
-        return self.call(Command.SET_RESTRICTED, args, reason=reason, idempotency_key=idempotency_key)
-
-    def set_halts(
-        self,
-        halts: Mapping[str, str],
-        mwcb_level: int = 0,
-        reason: str = "",
-        *,
-        idempotency_key: str | None = None,
-    ) -> Reply:
-        args = {"halts": dict(halts), "mwcb_level": int(mwcb_level)}
-        return self.call(Command.SET_HALTS, args, reason=reason, idempotency_key=idempotency_key)
-
-    def set_sod_positions(
-        self,
-        date: str,
-        positions: Mapping[str, Mapping[str, int]],
-        reason: str = "",
-        *,
-        idempotency_key: str | None = None,
-    ) -> Reply:
-        args = {"date": date, "positions": {a: {s: int(q) for s, q in p.items()} for a, p in positions.items()}}
-        return self.call(Command.SET_SOD_POSITIONS, args, reason=reason, idempotency_key=idempotency_key)
-
-    def submit_orders(
-        self, orders: Sequence[Mapping[str, Any]], reason: str = "", *, idempotency_key: str | None = None
-    ) -> Reply:
-        args = {"orders": [dict(o) for o in orders]}
-        return self.call(Command.SUBMIT_ORDERS, args, reason=reason, idempotency_key=idempotency_key)
-
-    def sim(self, action: str, reason: str = "", **params: Any) -> Reply:
-        """Twin-only simulator control (a real core answers MSG_UNKNOWN_COMMAND)."""
-        return self.call(Command.SIM, {"action": action, **params}, reason=reason)
-
-    def ha_status(self) -> Reply:
-        return self.call(Command.HA_STATUS)
-
-    def ha_promote(self, reason: str, *, idempotency_key: str | None = None) -> Reply:
-        return self.call(Command.HA_PROMOTE, {}, reason=reason, idempotency_key=idempotency_key)
-
-    def ha_demote(self, reason: str, *, idempotency_key: str | None = None) -> Reply:
-        return self.call(Command.HA_DEMOTE, {}, reason=reason, idempotency_key=idempotency_key)
-
-
-AUDIT_ARGS_MAX = 16 * 1024  # bytes of JSON kept verbatim per audit line
-
-
-def audit_args(args: dict[str, Any]) -> dict[str, Any]:
-    """Arguments as the audit log keeps them: verbatim when small; for bulk pushes (SOD positions, order
-    batches) a SHA-256 of the exact wire arguments plus sizes, so a line stays small and still proves what
-    was sent (the source file itself is kept by the flow that pushed it)."""
-    raw = orjson.dumps(args, option=orjson.OPT_SORT_KEYS)
-    if len(raw) <= AUDIT_ARGS_MAX:
-        return args
-    sizes = {k: (len(v) if isinstance(v, dict | list) else v) for k, v in args.items()}
-    return {"sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw), "summary": sizes}
-
-
-def normalize_limits(limits: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate limit keys and put values in wire form (ints, decimal text); raises ValueError naming the key."""
-    from decimal import Decimal, InvalidOperation
-
-    out: dict[str, Any] = {}
-    for k, v in limits.items():
-        kind = LIMIT_KEYS.get(k)
-        if kind is None:
-            raise ValueError(f"unknown limit {k!r}; known: {', '.join(LIMIT_KEYS)}")
-        if isinstance(v, bool) or isinstance(v, float):
-            raise ValueError(f"limit {k}: {v!r} must be an integer or decimal text, never a float or bool")
-        try:
-            if kind is int:
-                n = int(str(v).replace("_", ""))
-                if n < 0:
-                    raise ValueError
-                out[k] = n
-            else:
-                d = Decimal(str(v).replace("_", ""))
-                if not d.is_finite() or d < 0:
-                    raise ValueError
-                out[k] = format(d, "f")
-        except (ValueError, InvalidOperation):
-            want = "a non-negative integer" if kind is int else "a non-negative decimal"
-            raise ValueError(f"limit {k}: {v!r} is not {want}") from None
-    if not out:
-        raise ValueError("no limits given")
-    return out

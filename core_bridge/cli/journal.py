@@ -1,8 +1,10 @@
-"""`corectl journal verify|tail|stats|seal` and `corectl capture`: thin wiring over journal.py and dropcopy.py.
+"""`corectl journal verify|tail|stats|seal` and `corectl capture`: thin wiring over core_bridge.journal and
+core_bridge.dropcopy.
 
-Public names the corectl root uses: `journal_app` (a typer.Typer, mounted as `corectl journal`) and
-`capture_command` (a plain function with typer-annotated parameters, registered as `corectl capture`).
-Imports stay light: numpy/zmq load inside the commands so `corectl --help` starts fast.
+Public names: `journal_app` (a typer.Typer, mounted as `corectl journal`) and `capture_command` (a plain
+function with typer-annotated parameters, registered as `corectl capture`); `core_bridge.cli.app` imports
+this module only when the argv may name them. Imports stay light: numpy/zmq load inside the commands so
+`corectl --help` starts fast.
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ journal_app = typer.Typer(help="The drop-copy journal: verify, tail, stats, seal
 _DIR = typer.Option(None, "--dir", help="journal directory (default: <COLO_OPS_HOME>/journal)")
 _HOME = typer.Option(None, "--home", help="COLO_OPS_HOME (default: settings)")
 _JSON = typer.Option(False, "--json", help="print one JSON object")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("capture")(capture_command)
+    app.add_typer(journal_app, name="journal")
 
 
 def _wants_json(ctx: typer.Context, flag: bool) -> bool:
@@ -42,7 +49,7 @@ def _emit(doc: Any) -> None:
 def verify_cmd(ctx: typer.Context, journal_dir: Path | None = _DIR, home: Path | None = _HOME,
                json_out: bool = _JSON) -> None:
     """Check every record CRC, sequence, seal and chain link; exit 1 naming the first damaged place."""
-    from core_bridge.journal import verify
+    from core_bridge.journal.verify import verify
 
     jdir, _ = _paths(home, journal_dir)
     if not jdir.is_dir():
@@ -74,7 +81,8 @@ def tail_cmd(ctx: typer.Context, count: int = typer.Option(20, "-n", "--count", 
 
     import numpy as np
 
-    from core_bridge.journal import list_segments, read_segment
+    from core_bridge.journal.reader import read_segment
+    from core_bridge.journal.segment import list_segments
     from core_bridge.protocol import EventType, Side, Venue, from_fixed
 
     jdir, _ = _paths(home, journal_dir)
@@ -120,7 +128,7 @@ def stats_cmd(ctx: typer.Context, journal_dir: Path | None = _DIR, home: Path | 
               positions: bool = typer.Option(False, "--positions", help="include every account/symbol row"),
               json_out: bool = _JSON) -> None:
     """Segments, records, durable watermark, the running capture's rate/lag and the post-trade view."""
-    from core_bridge.journal import list_segments, read_durable
+    from core_bridge.journal.segment import list_segments, read_durable
 
     jdir, run_dir = _paths(home, journal_dir)
     segs = list_segments(jdir)
@@ -163,7 +171,7 @@ def seal_cmd(ctx: typer.Context, journal_dir: Path | None = _DIR, home: Path | N
              json_out: bool = _JSON) -> None:
     """Seal the active segment (end of day); asks a running capture to do it if one holds the journal."""
     from core_bridge.errors import JournalError
-    from core_bridge.journal import seal_journal
+    from core_bridge.journal.seal import seal_journal
 
     jdir, _ = _paths(home, journal_dir)
     try:
@@ -201,7 +209,8 @@ def capture_command(
     max_seconds: float | None = typer.Option(None, "--max-seconds", help="stop after this long"),
 ) -> None:
     """Capture the core's drop copy into the journal until SIGTERM/Ctrl-C (status: <home>/run/capture.json)."""
-    from core_bridge.dropcopy import CaptureConfig, run_capture
+    from core_bridge.dropcopy.config import CaptureConfig
+    from core_bridge.dropcopy.service import run_capture
 
     cfg = CaptureConfig.from_home(home, node, dropcopy_endpoint=dropcopy, rewind_endpoint=rewind,
                                   control_endpoint=control, keys_dir=keys,

@@ -1,7 +1,8 @@
-"""`corectl watch`: a live rich view of one core, refreshed from status acks and the telemetry feed.
+"""What `corectl watch` shows: a rich view of one core, refreshed from status acks and the telemetry feed.
 
 Rendering is a pure function of a `TelemetryModel` (`render`), so `--once` and tests draw exactly what the
-live view draws. rich is imported here only, never on the kill path.
+live view draws; the loop, options and exit codes are the CLI's (`core_bridge.cli.watch`). rich is imported
+inside the functions, never on the kill path.
 """
 
 from __future__ import annotations
@@ -76,8 +77,9 @@ def render(model: TelemetryModel, endpoint: str = "", now_ns: int | None = None)
     return Group(head, kills, expo, rejects)
 
 
-def _refresh(model: TelemetryModel, client: Any, sub: TelemetrySubscriber, wait_ms: float,
-             capture_status: Path | None = None) -> None:
+def refresh(model: TelemetryModel, client: Any, sub: TelemetrySubscriber, wait_ms: float,
+            capture_status: Path | None = None) -> None:
+    """One status ack, the capture's status file, then what the feed holds, folded into the model."""
     reply = client.status()
     model.observe_status(reply.result)
     if capture_status is not None:
@@ -92,36 +94,3 @@ def _refresh(model: TelemetryModel, client: Any, sub: TelemetrySubscriber, wait_
                 break
             continue
         model.observe(*got)
-
-
-def run_watch(opts: Any, *, interval: float, once: bool) -> int:
-    """Returns the exit code: 0 when acked with a heartbeat seen, 5 when the feed was silent."""
-    from rich.console import Console
-
-    from core_bridge.cli import ExitCode, _print_json
-
-    client = opts.client()
-    sub = TelemetrySubscriber(opts.telemetry_endpoint(), client.keys_dir, client.identity, context=client._ctx)
-    model = TelemetryModel()
-    endpoint = opts.control_endpoint()
-    capture = Path(opts.settings().run_dir) / "capture.json"
-    try:
-        if once:
-            _refresh(model, client, sub, opts.timeout_ms, capture)
-            if opts.json:
-                _print_json(model.to_json())
-            else:
-                Console().print(render(model, endpoint))
-            return int(ExitCode.OK if model.heartbeat is not None else ExitCode.DEGRADED)
-        from rich.live import Live
-
-        _refresh(model, client, sub, min(opts.timeout_ms, interval * 1000), capture)
-        with Live(render(model, endpoint), refresh_per_second=4, screen=False) as live:
-            while True:
-                _refresh(model, client, sub, interval * 1000, capture)
-                live.update(render(model, endpoint))
-    except KeyboardInterrupt:
-        return int(ExitCode.OK)
-    finally:
-        sub.close()
-        client.close()

@@ -1,4 +1,4 @@
-"""`corectl`: the on-call CLI for the trading core's control plane.
+"""The plumbing every corectl command shares, kept free of typer so the on-call fast path can use it.
 
 Exit codes (also in `corectl --help` and docs/runbook-kill-switch.md):
 
@@ -10,13 +10,12 @@ Exit codes (also in `corectl --help` and docs/runbook-kill-switch.md):
        is too low for the command (a monitor key cannot kill)
     5  status/watch: the core acknowledged but no heartbeat arrived on telemetry within the timeout
 
-Why it is built like this: `corectl kill` is run by a person in a hurry, as a cold process. This module
-holds the entry point, the shared option/exit/output logic and a small parser for plain kill, resume and
-cancel-all invocations, and imports only zmq, orjson and light core_bridge modules on that path. Every
-other invocation (and any kill this parser does not fully understand, --help included) goes to the typer
-app in `core_bridge.cli_commands`: typer costs ~25 ms to import and coerces every parameter through
-pydantic (~100 ms). rich is imported by `watch` alone; the journal sub-commands are loaded only when asked
-for. The bench (`make bench B=control`) measures the cold kill.
+Why it is a module of its own: `corectl kill` is run by a person in a hurry, as a cold process. A plain kill,
+resume or cancel-all is parsed by `core_bridge.cli.fastpath` and run by the functions here, without typer
+(~25 ms to import, ~100 ms of pydantic coercion) or anything heavier than zmq and orjson. So this module
+imports only the stdlib, orjson and light core_bridge modules; settings, client and protocol load inside
+the functions that need them. The typer command modules import it too, so both paths print the same ack,
+the same errors and exit with the same codes.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import orjson
 
@@ -41,6 +40,9 @@ from core_bridge.errors import (
     ProtocolError,
     RoleDeniedError,
 )
+
+if TYPE_CHECKING:
+    import typer
 
 
 class ExitCode(enum.IntEnum):
@@ -112,7 +114,7 @@ class Options:
         return self.keys_dir or Path(self.settings().keys_dir)
 
     def client(self) -> Any:
-        from core_bridge.client import CoreClient
+        from core_bridge.client.commands import CoreClient
 
         s = self.settings()
         return CoreClient(
@@ -132,51 +134,67 @@ def default_key() -> str:
     return str(load_settings().get("key") or "operator")
 
 
+def options_from(ctx: typer.Context) -> Options:
+    """The global options the root callback stored for this invocation."""
+    obj = ctx.find_root().obj
+    opts = obj.get("options") if isinstance(obj, dict) else None
+    if not isinstance(opts, Options):  # a command run without the root callback (direct invocation in code)
+        opts = Options(None, None, default_key(), None, 1500, 2, False, None)
+    return opts
+
+
+def json_options(ctx: typer.Context, local: bool) -> Options:
+    """The global options, with a command's own --json honoured like the root one."""
+    opts = options_from(ctx)
+    opts.json = opts.json or local
+    return opts
+
+
 # --- output and errors -------------------------------------------------------------------------------------
 
 
-def _print_json(doc: Any) -> None:
+def print_json(doc: Any) -> None:
     sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
     sys.stdout.flush()
 
 
-def _fail(opts: Options, code: ExitCode, kind: str, message: str, extra: dict[str, Any] | None = None) -> NoReturn:
+def fail(opts: Options, code: ExitCode, kind: str, message: str, extra: dict[str, Any] | None = None) -> NoReturn:
     if opts.json:
-        _print_json({"ok": False, "error": kind, "message": message, "exit_code": int(code)} | (extra or {}))
+        print_json({"ok": False, "error": kind, "message": message, "exit_code": int(code)} | (extra or {}))
     else:
         sys.stderr.write(f"corectl: {kind}: {message}\n")
     raise SystemExit(int(code))
 
 
-def _guard(opts: Options, fn: Callable[[], Any]) -> Any:
+def guard(opts: Options, fn: Callable[[], Any]) -> Any:
     """Run a client call and turn every bridge error into its exit code and message."""
     try:
         return fn()
     except RoleDeniedError as exc:
-        _fail(opts, ExitCode.CONFIG, "role_denied",
+        fail(opts, ExitCode.CONFIG, "role_denied",
               f"{exc} - key '{opts.key}' may not do this; use an operator key (--key operator)",
               {"code": exc.code})
     except CommandError as exc:
-        _fail(opts, ExitCode.REFUSED, "refused", str(exc), {"code": exc.code})
+        fail(opts, ExitCode.REFUSED, "refused", str(exc), {"code": exc.code})
     except AuthRefusedError as exc:
-        _fail(opts, ExitCode.CONFIG, "auth_refused",
+        fail(opts, ExitCode.CONFIG, "auth_refused",
               f"{exc} - the core refused key '{opts.key}' at the CURVE handshake (not in its roles.json)",
               {"endpoint": exc.endpoint})
     except NoAckError as exc:
-        _fail(opts, ExitCode.NO_ACK, "no_ack",
+        fail(opts, ExitCode.NO_ACK, "no_ack",
               f"{exc} - the command may or may not have been applied; check `corectl status`",
               {"endpoint": exc.endpoint, "attempts": exc.attempts})
     except ProtocolError as exc:
-        _fail(opts, ExitCode.NO_ACK, "bad_reply", str(exc))
+        fail(opts, ExitCode.NO_ACK, "bad_reply", str(exc))
     except ConfigError as exc:
-        _fail(opts, ExitCode.CONFIG, "config", str(exc))
+        fail(opts, ExitCode.CONFIG, "config", str(exc))
     except ValueError as exc:
-        _fail(opts, ExitCode.USAGE, "usage", str(exc))
+        fail(opts, ExitCode.USAGE, "usage", str(exc))
     except BridgeError as exc:
-        _fail(opts, ExitCode.NO_ACK, "error", str(exc))
+        fail(opts, ExitCode.NO_ACK, "error", str(exc))
 
 
-def _with_client(opts: Options, fn: Callable[[Any], Any]) -> Any:
+def with_client(opts: Options, fn: Callable[[Any], Any]) -> Any:
     def run() -> Any:
         client = opts.client()
         try:
@@ -184,7 +202,7 @@ def _with_client(opts: Options, fn: Callable[[Any], Any]) -> Any:
         finally:
             client.close()
 
-    return _guard(opts, run)
+    return guard(opts, run)
 
 
 # --- scope parsing -----------------------------------------------------------------------------------------
@@ -291,37 +309,21 @@ def parse_assignments(items: list[str]) -> dict[str, str]:
     return out
 
 
-# --- command implementations shared by the typer app and the fast path -----------------------------------
-
-
-def status_doc(result: dict[str, Any], state_version: int, hb_age: float | None, endpoint: str) -> dict[str, Any]:
-    """The `status --json` object: the contract keys first, then everything the core said."""
-    doc = {
-        "role": result.get("ha_role"),
-        "trading_state": result.get("trading_state"),
-        "kill": result.get("kill"),
-        "last_seq": result.get("last_seq"),
-        "heartbeat_age_ms": hb_age,
-        "limits_version": result.get("limits_version"),
-    }
-    return doc | {k: v for k, v in result.items() if k not in doc} | {
-        "state_version": result.get("state_version", state_version),
-        "endpoint": endpoint,
-    }
+# --- kill, resume and cancel-all: run by the typer commands and by the fast path ---------------------------
 
 
 def do_set_level(opts: Options, scope: tuple[str, str | None], level: str, reason: str, idem: str | None) -> None:
     """kill/resume: set one scope's level and print the ack."""
     if not reason.strip():
-        _fail(opts, ExitCode.USAGE, "usage", "--reason must say why (it goes to the audit log)")
+        fail(opts, ExitCode.USAGE, "usage", "--reason must say why (it goes to the audit log)")
     sc, key = scope
-    reply = _with_client(opts, lambda c: c.set_kill(sc, key, level, reason, idempotency_key=idem))
+    reply = with_client(opts, lambda c: c.set_kill(sc, key, level, reason, idempotency_key=idem))
     r = reply.result
     doc = {"ok": True, "command": "set_kill", "scope": sc, "key": key, "level": r.get("level", level),
            "previous": r.get("previous"), "state_version": reply.state_version, "id": reply.id,
            "code": reply.code}
     if opts.json:
-        _print_json(doc)
+        print_json(doc)
     else:
         where = "firm" if key is None else f"{sc} {key}"
         print(f"ACK {where}: {doc['previous']} -> {doc['level']} (state version {reply.state_version})")
@@ -329,122 +331,31 @@ def do_set_level(opts: Options, scope: tuple[str, str | None], level: str, reaso
 
 def do_cancel_all(opts: Options, scope: tuple[str, str | None], reason: str, idem: str | None) -> None:
     if not reason.strip():
-        _fail(opts, ExitCode.USAGE, "usage", "--reason must say why (it goes to the audit log)")
+        fail(opts, ExitCode.USAGE, "usage", "--reason must say why (it goes to the audit log)")
     sc, key = scope
-    reply = _with_client(opts, lambda c: c.cancel_all(sc, key, reason, idempotency_key=idem))
+    reply = with_client(opts, lambda c: c.cancel_all(sc, key, reason, idempotency_key=idem))
     doc = {"ok": True, "command": "cancel_all", "scope": sc, "key": key,
            "cancelled": reply.result.get("cancelled"), "state_version": reply.state_version, "id": reply.id}
     if opts.json:
-        _print_json(doc)
+        print_json(doc)
     else:
         print(f"ACK cancel-all {sc}{' ' + key if key else ''}: {doc['cancelled']} order(s) "
               f"(state version {reply.state_version})")
 
 
-def _scope_or_usage(opts: Options, firm: bool, account: str | None, symbol: str | None,
-                    venue: str | None) -> tuple[str, str | None]:
+def scope_or_usage(opts: Options, firm: bool, account: str | None, symbol: str | None,
+                   venue: str | None) -> tuple[str, str | None]:
     try:
         return scope_of(firm, account, symbol, venue)
     except ValueError as exc:
-        _fail(opts, ExitCode.USAGE, "usage", str(exc))
-
-
-def _kill_level(opts: Options, level: str) -> str:
-    try:
-        return _level(level, KILL_LEVELS)
-    except ValueError as exc:
-        _fail(opts, ExitCode.USAGE, "usage", f"{exc} (use `corectl resume` for ACTIVE)")
+        fail(opts, ExitCode.USAGE, "usage", str(exc))
 
 
 KILL_LEVELS = ("HALTED", "CANCEL_ONLY", "REDUCE_ONLY")
-# --- the on-call fast path ---------------------------------------------------------------------------------
-# typer coerces every parameter through pydantic, which costs ~100 ms of a cold start. kill, resume and
-# cancel-all are what a person types during an incident, so their plain, well-formed invocations are parsed
-# here and run through the same functions as the typer commands. Anything this parser does not fully
-# understand (--help, an unknown option, a missing value) goes to typer, which prints the proper usage error.
-# A unit test keeps the option sets of both parsers identical.
-
-FAST_GLOBAL_VALUES = {"--endpoint": "endpoint", "-e": "endpoint", "--telemetry": "telemetry", "--key": "key",
-                      "-k": "key", "--operator": "operator", "-o": "operator", "--timeout": "timeout",
-                      "-t": "timeout", "--retries": "retries", "--keys-dir": "keys_dir"}
-FAST_COMMAND_VALUES = {"--account": "account", "-a": "account", "--symbol": "symbol", "-s": "symbol",
-                       "--venue": "venue", "-v": "venue", "--level": "level", "-l": "level", "--reason": "reason",
-                       "-r": "reason", "--id": "idem"}
-FAST_FLAGS = {"--json": "json", "--firm": "firm"}
-FAST_COMMANDS = ("kill", "resume", "cancel-all")
 
 
-def parse_fast(argv: list[str]) -> tuple[str, dict[str, Any]] | None:
-    """(command, values) for a plain kill/resume/cancel-all invocation, else None (typer handles it)."""
-    vals: dict[str, Any] = {}
-    command: str | None = None
-    i = 0
-    while i < len(argv):
-        tok = argv[i]
-        name, eq, inline = tok.partition("=") if tok.startswith("--") else (tok, "", "")
-        table = FAST_GLOBAL_VALUES if command is None else FAST_COMMAND_VALUES
-        if command is None and not tok.startswith("-"):
-            if tok not in FAST_COMMANDS:
-                return None
-            command = tok
-        elif name in table:
-            if eq:
-                value = inline
-            elif i + 1 < len(argv):
-                i += 1
-                value = argv[i]
-            else:
-                return None
-            if table[name] in vals:
-                return None  # repeated option: let typer decide
-            vals[table[name]] = value
-        elif tok in FAST_FLAGS and not eq and (tok == "--json" or command is not None):
-            vals[FAST_FLAGS[tok]] = True
-        else:
-            return None
-        i += 1
-    if command is None or "reason" not in vals or ("level" in vals and command != "kill"):
-        return None
+def kill_level(opts: Options, level: str) -> str:
     try:
-        vals["timeout"] = int(vals.get("timeout", 1500))
-        vals["retries"] = int(vals.get("retries", 2))
-    except ValueError:
-        return None
-    if vals["timeout"] < 1 or vals["retries"] < 0:
-        return None
-    return command, vals
-
-
-def run_fast(command: str, v: dict[str, Any]) -> int:
-    opts = Options(v.get("endpoint"), v.get("telemetry"), v.get("key") or default_key(),
-                   v.get("operator"), v["timeout"], v["retries"], bool(v.get("json")),
-                   Path(v["keys_dir"]) if v.get("keys_dir") else None)
-    try:
-        scope = _scope_or_usage(opts, bool(v.get("firm")), v.get("account"), v.get("symbol"), v.get("venue"))
-        if command == "cancel-all":
-            do_cancel_all(opts, scope, v["reason"], v.get("idem"))
-        else:
-            level = _kill_level(opts, v.get("level", "HALTED")) if command == "kill" else "ACTIVE"
-            do_set_level(opts, scope, level, v["reason"], v.get("idem"))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
-def main() -> None:
-    argv = sys.argv[1:]
-    fast = parse_fast(argv)
-    if fast is not None:
-        sys.exit(run_fast(*fast))
-    from core_bridge.cli_commands import add_journal_commands, app
-
-    add_journal_commands(argv)
-    app()
-
-
-def __getattr__(name: str) -> Any:
-    if name == "app":  # the typer app, for code that expects `core_bridge.cli.app`
-        from core_bridge.cli_commands import app
-
-        return app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return _level(level, KILL_LEVELS)
+    except ValueError as exc:
+        fail(opts, ExitCode.USAGE, "usage", f"{exc} (use `corectl resume` for ACTIVE)")

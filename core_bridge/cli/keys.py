@@ -1,0 +1,35 @@
+"""`corectl keys init`: the CURVE keypairs and roles.json the core and every client need, created by the
+same tool on-call already has.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from core_bridge.cli.common import guard, json_options, print_json
+from core_bridge.cli.params import JSON_OPT
+
+keys_app = typer.Typer(help="CURVE key management.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("init")
+def keys_init(
+    ctx: typer.Context,
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing keys (every client needs new ones)."),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Create the core keypair, monitor/capture/operator/admin client keys and roles.json (idempotent)."""
+    opts = json_options(ctx, json_out)
+    from core_bridge.auth import DEFAULT_CLIENTS, generate_keyset
+
+    kd = opts.resolved_keys_dir()
+    guard(opts, lambda: generate_keyset(kd, overwrite=overwrite))
+    clients = {n: r.value for n, r in DEFAULT_CLIENTS.items()}
+    if opts.json:
+        print_json({"ok": True, "keys_dir": str(kd), "clients": clients})
+    else:
+        print(f"keys in {kd}: core + " + ", ".join(f"{n} ({r})" for n, r in clients.items()))

@@ -1,0 +1,87 @@
+"""What the control audit log records of one command attempt (core_bridge.audit writes it).
+
+Why here, at the client: every mutating command attempt and every failed read is audited where it is
+sent, so corectl and the flows are audited the same way. A mutating command gets a write-ahead SENT line
+before it leaves and an outcome line after; bulk arguments are kept as a digest, not verbatim.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from core_bridge.audit import SENT, AuditRecord
+from core_bridge.errors import AuthRefusedError, NoAckError, ProtocolError
+from core_bridge.protocol import Command, Reply
+
+AUDIT_ARGS_MAX = 16 * 1024  # bytes of JSON kept verbatim per audit line
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One command as the audit log records it."""
+
+    command: Command
+    args: dict[str, Any]
+    reason: str
+    req_id: str
+    t0: float  # perf_counter at the start, for elapsed_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    reply: Reply | None
+    attempts: int
+    endpoint: str
+
+
+def attempt_record(att: Attempt, outcome: Outcome | None, error: Exception | None, *, operator: str,
+                   identity: str, role: str | None, endpoint: str, phase: str = "outcome") -> AuditRecord:
+    """The audit line of one attempt: `phase` SENT before it leaves, else its outcome (ok, refused, no ack,
+    bad reply). `endpoint` is where the client points now, for an error that does not name one."""
+    command, args = att.command, att.args
+    reply = outcome.reply if outcome else None
+    if phase == SENT:
+        result = SENT
+    elif error is None:
+        result = "ok"
+    elif isinstance(error, NoAckError):
+        result = "no_ack"
+    elif isinstance(error, ProtocolError):
+        result = "bad_reply"
+    else:
+        result = "refused"
+    return AuditRecord(
+        operator=operator,
+        identity=identity,
+        role=role,
+        command=command.value,
+        scope=args.get("scope"),
+        key=args.get("key") if "scope" in args else args.get("account"),
+        reason=att.reason,
+        args=audit_args(args),
+        result=result,
+        code=reply.code if reply else ("AUTH_UNKNOWN_KEY" if isinstance(error, AuthRefusedError) else None),
+        state_version=reply.state_version if reply else None,
+        id=att.req_id,
+        endpoint=outcome.endpoint if outcome else getattr(error, "endpoint", endpoint),
+        attempts=outcome.attempts if outcome else getattr(error, "attempts", None),
+        elapsed_ms=None if phase == SENT else round((time.perf_counter() - att.t0) * 1000, 3),
+        message=(reply.message if reply and reply.message else str(error) if error else ""),
+        phase=phase,
+    )
+
+
+def audit_args(args: dict[str, Any]) -> dict[str, Any]:
+    """Arguments as the audit log keeps them: verbatim when small; for bulk pushes (SOD positions, order
+    batches) a SHA-256 of the exact wire arguments plus sizes, so a line stays small and still proves what
+    was sent (the source file itself is kept by the flow that pushed it)."""
+    raw = orjson.dumps(args, option=orjson.OPT_SORT_KEYS)
+    if len(raw) <= AUDIT_ARGS_MAX:
+        return args
+    sizes = {k: (len(v) if isinstance(v, dict | list) else v) for k, v in args.items()}
+    return {"sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw), "summary": sizes}
