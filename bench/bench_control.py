@@ -1,18 +1,27 @@
-"""Control-plane latency: kill round trip through CoreClient vs raw CURVE DEALER/ROUTER, and a cold
-`corectl kill` process vs a bare `python -c "import zmq; one request/reply"` process. One run, same machine,
-baselines measured alongside.
+"""Control-plane latency under protocol v2's ack contract (docs/protocol.md §3.8). One run, same machine,
+baselines measured alongside, in a temporary COLO_OPS_HOME (twin state, audit log, keys: nothing in ./var
+but the report).
 
-Goals (issue 2): client kill p99 <= 2x the raw round trip p99 and < 1 ms on loopback; cold corectl kill
-<= 3x the bare-zmq process. `BENCH_CONTROL_N` sets the kill iterations (default 3000). The raw echo, status,
-kill and unaudited-kill series are taken in interleaved turns of 100, so a noisy moment on this shared
-machine lands on all of them rather than on whichever series happened to be running.
+Against the twin: the kill round trip through CoreClient (audited, and audit off) vs the raw CURVE
+DEALER/ROUTER echo; a kill is a tightening control, acked as soon as it is applied (the twin's group commit
+makes it durable right after, off the control path). Also the apply-to-durable lag (a `--wait-durable` kill:
+ack -> the core's durable follow-up, on the client's clock), the loosening round trip (a resume, acked only
+once durable) beside the flush floor, and status.
 
-A durable kill makes flushes on its path that the raw echo does not: the core's state-log record (written in
-place over a preallocated file, fdatasync'd before the ack) and the client's write-ahead audit line (its
-`sent` line, appended and fdatasync'd while the core works on the command; the outcome line is flushed
-lazily, see core_bridge/audit.py). On one VM disk the two flushes queue behind each other. So the run also
-measures a bare 100-byte append + fdatasync and a bare in-place write + fdatasync on the same filesystem
-(the twin's data home): the floor no durable design here can go under.
+Against the reference C core (`make refcore`, -O2): CoreClient's kill round trip vs a raw pyzmq round trip
+sending the same kind of frame to the same core (the bridge's own overhead).
+
+Cold: a `corectl kill` process vs a bare `python -c "import zmq; one request/reply"` process.
+
+Goals (issue 13 §5): twin kill p99 <= 2x raw echo p99 and < 1 ms over >= 20,000 kills; C core: client kill
+p99 <= 1.5x raw pyzmq p99; cold corectl kill <= 3x the bare process. `BENCH_CONTROL_N` sets the kills per
+series (default 20,000), `BENCH_CONTROL_PAIRS` the kill+resume pairs (default 5,000). The series are taken
+in interleaved turns of 100, so a noisy moment on this shared machine lands on all of them.
+
+What is on each path: the client's write-ahead audit line (its `sent` line, appended and fdatasync'd while
+the core works; the outcome line is flushed lazily, core_bridge/audit.py) is on the audited series; the twin
+flushes its state log on its group-commit thread, so a kill's ack waits for no disk, a resume's waits for
+one flush (the floor: a bare in-place write + fdatasync, measured on the same filesystem).
 """
 
 from __future__ import annotations
@@ -31,7 +40,8 @@ import zmq
 
 from bench.common import Figure, emit, percentile
 
-N_KILLS = int(os.environ.get("BENCH_CONTROL_N", "3000"))
+N_KILLS = int(os.environ.get("BENCH_CONTROL_N", "20000"))
+N_PAIRS = int(os.environ.get("BENCH_CONTROL_PAIRS", "5000"))
 N_COLD = int(os.environ.get("BENCH_CONTROL_COLD", "12"))
 WARMUP = 200
 
@@ -62,10 +72,10 @@ s.curve_publickey = sys.argv[2].encode(); s.curve_secretkey = sys.argv[3].encode
 s.curve_serverkey = sys.argv[4].encode()
 s.connect(sys.argv[1])
 if sys.argv[6] == "kill":
-    s.send(b'{"v":1,"cmd":"set_kill","id":"bare-' + sys.argv[5].encode() + b'","operator":"bench","reason":"b",'
+    s.send(b'{"v":2,"cmd":"set_kill","id":"bare-' + sys.argv[5].encode() + b'","operator":"bench","reason":"b",'
            b'"expires_ns":9000000000000000000,"args":{"scope":"firm","key":null,"level":"HALTED"}}')
 else:
-    s.send(b'{"v":1,"cmd":"status","id":"bare-' + sys.argv[5].encode() + b'","operator":"bench","reason":"",'
+    s.send(b'{"v":2,"cmd":"status","id":"bare-' + sys.argv[5].encode() + b'","operator":"bench","reason":"",'
            b'"expires_ns":9000000000000000000,"args":{}}')
 assert s.poll(5000), "no reply"
 s.recv()
@@ -75,7 +85,7 @@ s.recv()
 BLOCK = 100  # samples per turn when the series are interleaved, so machine noise hits all of them alike
 
 # A request of the same size as a kill command, so the raw baseline carries the same bytes.
-_RAW_FRAME = (b'{"v":1,"cmd":"set_kill","id":"operator:0123456789abcdef0123456789abcdef","operator":"bench",'
+_RAW_FRAME = (b'{"v":2,"cmd":"set_kill","id":"operator:0123456789abcdef0123456789abcdef","operator":"bench",'
               b'"reason":"bench","expires_ns":1763800000000000000,"args":{"scope":"firm","key":null,'
               b'"level":"HALTED"}}')
 
@@ -131,40 +141,118 @@ def _interleaved(series: dict[str, Callable[[int], object]], n: int) -> dict[str
     return samples
 
 
-def _round_trips(control: str, keys_dir: Path, n: int) -> dict[str, list[float]]:
+def _round_trips(control: str, keys_dir: Path, home: Path, n: int) -> dict[str, list[float]]:
+    """Twin series: raw echo, status, kill (audited / audit off; back-to-back tightening kills, each applied,
+    versioned and made durable by the group commit) in interleaved turns."""
+    from core_bridge.audit import AuditLog
     from core_bridge.client.commands import CoreClient
 
-    levels = ("HALTED", "CANCEL_ONLY")
     raw = _RawEcho(keys_dir)
     opts: dict[str, Any] = {"identity": "operator", "operator": "bench", "timeout_ms": 5000}
     try:
-        with CoreClient(control, keys_dir, **opts) as audited, \
+        with CoreClient(control, keys_dir, audit=AuditLog(home / "audit" / "control.jsonl"), **opts) as audited, \
                 CoreClient(control, keys_dir, audit=False, **opts) as bare, \
-                CoreClient(control, keys_dir, **opts) as reader:
+                CoreClient(control, keys_dir, audit=False, **opts) as reader:
             return _interleaved({
                 "raw": raw.round_trip,
                 "status": lambda i: reader.status(),
-                # fresh id each time, so every kill is applied and persisted by the core
-                "kill": lambda i: audited.set_kill("firm", None, levels[i % 2], "bench kill round trip"),
-                "kill_unaudited": lambda i: bare.set_kill("firm", None, levels[i % 2], "bench kill round trip"),
+                # fresh id each time, so every kill is applied (levels are set: HALTED again is applied too)
+                "kill": lambda i: audited.set_kill("firm", None, "HALTED", "bench kill round trip"),
+                "kill_unaudited": lambda i: bare.set_kill("firm", None, "HALTED", "bench kill round trip"),
             }, n)
     finally:
         raw.close()
 
 
-def _audit_appends(home: Path, n: int) -> list[float]:
-    from core_bridge.audit import AuditLog, AuditRecord
+def _kill_resume_pairs(control: str, keys_dir: Path, home: Path, n: int) -> dict[str, list[float]]:
+    """A symbol kill with --wait-durable (its ack round trip, and ack -> durable follow-up on the client's
+    clock: the apply-to-durable lag) then its resume (a loosening: acked only once durable), audited."""
+    from core_bridge.audit import AuditLog
+    from core_bridge.client.commands import CoreClient
 
-    log = AuditLog(home / "audit-bench.jsonl")
-    samples: list[float] = []
-    for i in range(n):
-        rec = AuditRecord("bench", "operator", "operator", "set_kill", "firm", None, "bench", {"scope": "firm"},
-                          "ok", "OK", i, f"bench:{i}", "tcp://127.0.0.1:1")
-        t0 = time.perf_counter()
-        log.append(rec)
-        samples.append((time.perf_counter() - t0) * 1e6)
-    log.close()
-    return samples
+    out: dict[str, list[float]] = {"kill_ack": [], "lag": [], "resume": []}
+    with CoreClient(control, keys_dir, audit=AuditLog(home / "audit" / "control.jsonl"), identity="operator",
+                    operator="bench", timeout_ms=5000) as c:
+        for i in range(WARMUP + n):
+            t0 = time.time_ns()
+            k = c.set_kill("symbol", "BENCH", "HALTED", "bench pair", wait_durable=True)
+            ko = c.last_outcome
+            t1 = time.perf_counter()
+            r = c.set_kill("symbol", "BENCH", "ACTIVE", "bench pair")
+            t2 = time.perf_counter()
+            if i < WARMUP:
+                continue
+            assert k.durable and r.durable and ko is not None and ko.applied_ns and ko.durable_ns
+            out["kill_ack"].append((ko.applied_ns - t0) / 1000)
+            out["lag"].append((ko.durable_ns - ko.applied_ns) / 1000)
+            out["resume"].append((t2 - t1) * 1e6)
+    return out
+
+
+REPO = Path(__file__).resolve().parents[1]
+REFCORE = REPO / "var" / "build" / "refcore"
+
+
+def _start_refcore(home: Path) -> tuple[subprocess.Popen[bytes], Path, str]:
+    """The -O2 reference C core on free ports, ACTIVE, no synthetic flow: (process, keys dir, control)."""
+    import orjson
+
+    from core_bridge.auth import generate_keyset
+
+    built = subprocess.run(["make", "-s", "refcore"], cwd=REPO, capture_output=True, text=True)
+    if built.returncode != 0:
+        raise RuntimeError(f"make refcore failed: {built.stderr.strip()}")
+    keys = home / "refcore-keys"
+    generate_keyset(keys)
+    any_port = "tcp://127.0.0.1:*"
+    proc = subprocess.Popen([str(REFCORE), "--keys", str(keys), "--control", any_port, "--telemetry", any_port,
+                             "--dropcopy", any_port, "--rewind", any_port, "--flow-interval-ms", "0",
+                             "--assume-active"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    ready = orjson.loads(proc.stdout.readline())
+    return proc, keys, str(ready["endpoints"]["control"])
+
+
+def _refcore_round_trips(home: Path, n: int) -> dict[str, list[float]]:
+    """Kill round trips to the C core: raw pyzmq (a prebuilt v2 set_kill frame with a fresh id per call, so
+    the core applies each) vs CoreClient audited and with the audit off."""
+    import orjson
+
+    from core_bridge.audit import AuditLog
+    from core_bridge.auth import client_keypair, configure_client, server_public
+    from core_bridge.client.commands import CoreClient
+
+    proc, keys, control = _start_refcore(home)
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.linger = 0
+    configure_client(sock, client_keypair(keys, "operator"), server_public(keys))
+    sock.connect(control)
+    frames = [orjson.dumps({"v": 2, "cmd": "set_kill", "id": f"operator:raw{i:026x}", "operator": "bench",
+                            "reason": "bench kill round trip", "expires_ns": 9_000_000_000_000_000_000,
+                            "args": {"scope": "firm", "key": None, "level": "HALTED"}})
+              for i in range(WARMUP + n)]
+
+    def raw(i: int) -> None:
+        sock.send(frames[i])
+        if not sock.poll(5000):
+            raise RuntimeError("the reference core did not answer")
+        sock.recv()
+
+    opts: dict[str, Any] = {"identity": "operator", "operator": "bench", "timeout_ms": 5000}
+    try:
+        with CoreClient(control, keys, audit=AuditLog(home / "audit" / "refcore.jsonl"), **opts) as audited, \
+                CoreClient(control, keys, audit=False, **opts) as bare:
+            return _interleaved({
+                "raw": raw,
+                "kill": lambda i: audited.set_kill("firm", None, "HALTED", "bench kill round trip"),
+                "kill_unaudited": lambda i: bare.set_kill("firm", None, "HALTED", "bench kill round trip"),
+            }, n)
+    finally:
+        sock.close(0)
+        ctx.term()
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def _bare_fdatasync(home: Path, n: int, *, in_place: bool = False) -> list[float]:
@@ -226,55 +314,72 @@ def _cold_processes(control: str, keys_dir: Path, env: dict[str, str],
 def main() -> None:
     from hw.twin.launch import start_twin
 
+    saved_home = os.environ.get("COLO_OPS_HOME")
     with tempfile.TemporaryDirectory(prefix="bench-control-") as tmp:
         home = Path(tmp)
-        env = dict(os.environ, COLO_OPS_HOME=str(home))
-        twin = start_twin(home)
+        os.environ["COLO_OPS_HOME"] = str(home)  # every default path (audit, settings) lands in the temp home
+        env = dict(os.environ)
         try:
-            keys_dir = Path(twin.keys_dir)
-            control = twin.endpoints["control"]
-            trips = _round_trips(control, keys_dir, N_KILLS)
-            raw, status, kills, kills_unaudited = (trips[k] for k in ("raw", "status", "kill", "kill_unaudited"))
-            audit = _audit_appends(home, 1000)
-            sync = _bare_fdatasync(home, 1000)
-            sync_in_place = _bare_fdatasync(home, 1000, in_place=True)
-            bare, bare_status, cold = _cold_processes(control, keys_dir, env, N_COLD)
+            twin = start_twin(home)
+            try:
+                keys_dir = Path(twin.keys_dir)
+                control = twin.endpoints["control"]
+                trips = _round_trips(control, keys_dir, home, N_KILLS)
+                pairs = _kill_resume_pairs(control, keys_dir, home, N_PAIRS)
+                sync = _bare_fdatasync(home, 1000)
+                sync_in_place = _bare_fdatasync(home, 1000, in_place=True)
+                bare, bare_status, cold = _cold_processes(control, keys_dir, env, N_COLD)
+            finally:
+                twin.stop()
+            ref = _refcore_round_trips(home, N_KILLS)
         finally:
-            twin.stop()
-    raw_p50, raw_p99 = percentile(raw, 50), percentile(raw, 99)
-    k_p50, k_p99 = percentile(kills, 50), percentile(kills, 99)
-    s_p50, s_p99 = percentile(status, 50), percentile(status, 99)
-    bare_med, cold_med = statistics.median(bare), statistics.median(cold)
+            if saved_home is None:
+                os.environ.pop("COLO_OPS_HOME", None)
+            else:
+                os.environ["COLO_OPS_HOME"] = saved_home
+    p50, p99 = (lambda xs: percentile(xs, 50)), (lambda xs: percentile(xs, 99))
+    raw, status, kills, kills_un = (trips[k] for k in ("raw", "status", "kill", "kill_unaudited"))
     raw_name = "raw CURVE DEALER/ROUTER echo"
-    sync_p50, sync_p99 = percentile(sync, 50), percentile(sync, 99)
-    place_p50 = percentile(sync_in_place, 50)
-    print("note: a kill is applied by the core before it acks; the twin makes it durable with one state-log "
-          "record written in place + fdatasync per applied command, and the client flushes its write-ahead audit "
-          "line (append + fdatasync) while the core works (same disk: the flushes queue); the raw echo does "
-          "neither. The status round trip is the same client path (deadline, monitor, decode) with no write on "
-          "either side. Floor for a durable kill here ~ raw + one in-place flush: p50 "
-          f"{raw_p50 + place_p50:,.0f} us, p99 ~ {raw_p99 + percentile(sync_in_place, 99):,.0f} us.", flush=True)
+    c_raw_name = "raw pyzmq kill round trip to the same C core"
+    bare_med, cold_med = statistics.median(bare), statistics.median(cold)
+    print(f"note: {len(kills):,} kills per twin series, {len(pairs['resume']):,} kill+resume pairs, "
+          f"{len(ref['kill']):,} kills per C-core series. A kill is tightening: the twin acks it once applied and "
+          "its group-commit thread writes + fdatasyncs the state log after; the audited client also flushes its "
+          "write-ahead `sent` line while the core works (an append + fdatasync, same disk). A resume is a "
+          "loosening: acked after one state-log flush.", flush=True)
     emit("control", [
-        Figure("kill round trip p50 (CoreClient, audited)", k_p50, "us", raw_p50, f"{raw_name} p50"),
-        Figure("kill round trip p99 (CoreClient, audited)", k_p99, "us", raw_p99, f"{raw_name} p99",
-               goal="<= 2x raw p99 and < 1000 us", met=k_p99 <= 2 * raw_p99 and k_p99 < 1000),
-        Figure("kill round trip p50 (CoreClient, audit off: core-side work only)", percentile(kills_unaudited, 50),
-               "us", raw_p50, f"{raw_name} p50"),
-        Figure("kill round trip p99 (CoreClient, audit off: core-side work only)", percentile(kills_unaudited, 99),
-               "us", raw_p99, f"{raw_name} p99"),
-        Figure("status round trip p50 (CoreClient)", s_p50, "us", raw_p50, f"{raw_name} p50"),
-        Figure("status round trip p99 (CoreClient)", s_p99, "us", raw_p99, f"{raw_name} p99",
-               goal="<= 2x raw p99 and < 1000 us", met=s_p99 <= 2 * raw_p99 and s_p99 < 1000),
-        Figure("audit append p50 (write + fdatasync)", percentile(audit, 50), "us", sync_p50,
-               "bare 100-byte append + fdatasync p50"),
-        Figure("audit append p99 (write + fdatasync)", percentile(audit, 99), "us", sync_p99,
-               "bare 100-byte append + fdatasync p99"),
-        Figure("bare 100-byte append + fdatasync p50 (same filesystem: the durability floor)", sync_p50, "us"),
-        Figure("bare 100-byte append + fdatasync p99 (same filesystem: the durability floor)", sync_p99, "us"),
-        Figure("bare 100-byte in-place write + fdatasync p50 (preallocated file, as the twin's state log)",
-               place_p50, "us"),
-        Figure("bare 100-byte in-place write + fdatasync p99 (preallocated file, as the twin's state log)",
-               percentile(sync_in_place, 99), "us"),
+        Figure("twin: kill round trip p50 (CoreClient, audited)", p50(kills), "us", p50(raw), f"{raw_name} p50"),
+        Figure("twin: kill round trip p99 (CoreClient, audited)", p99(kills), "us", p99(raw), f"{raw_name} p99",
+               goal="<= 2x raw p99 and < 1000 us", met=p99(kills) <= 2 * p99(raw) and p99(kills) < 1000),
+        Figure("twin: kill round trip p50 (CoreClient, audit off)", p50(kills_un), "us", p50(raw), f"{raw_name} p50"),
+        Figure("twin: kill round trip p99 (CoreClient, audit off)", p99(kills_un), "us", p99(raw), f"{raw_name} p99",
+               goal="<= 2x raw p99 and < 1000 us", met=p99(kills_un) <= 2 * p99(raw) and p99(kills_un) < 1000),
+        Figure("twin: status round trip p99 (CoreClient)", p99(status), "us", p99(raw), f"{raw_name} p99"),
+        Figure("twin: apply-to-durable lag p50 (kill ack -> durable follow-up, client clock)", p50(pairs["lag"]),
+               "us", p50(sync_in_place), "bare in-place write + fdatasync p50"),
+        Figure("twin: apply-to-durable lag p99 (kill ack -> durable follow-up, client clock)", p99(pairs["lag"]),
+               "us", p99(sync_in_place), "bare in-place write + fdatasync p99"),
+        Figure("twin: symbol kill ack round trip p99 (--wait-durable kills, ack only)", p99(pairs["kill_ack"]), "us",
+               p99(raw), f"{raw_name} p99"),
+        Figure("twin: loosening (resume) round trip p50 (acked once durable, audited)", p50(pairs["resume"]), "us",
+               p50(raw) + p50(sync_in_place), "raw echo p50 + in-place flush p50 (the floor)"),
+        Figure("twin: loosening (resume) round trip p99 (acked once durable, audited)", p99(pairs["resume"]), "us",
+               p99(raw) + p99(sync_in_place), "raw echo p99 + in-place flush p99 (the floor)"),
+        Figure("C core: kill round trip p50 (CoreClient, audited)", p50(ref["kill"]), "us", p50(ref["raw"]),
+               f"{c_raw_name} p50"),
+        Figure("C core: kill round trip p99 (CoreClient, audited)", p99(ref["kill"]), "us", p99(ref["raw"]),
+               f"{c_raw_name} p99", goal="<= 1.5x raw p99", met=p99(ref["kill"]) <= 1.5 * p99(ref["raw"])),
+        Figure("C core: kill round trip p50 (CoreClient, audit off)", p50(ref["kill_unaudited"]), "us",
+               p50(ref["raw"]), f"{c_raw_name} p50"),
+        Figure("C core: kill round trip p99 (CoreClient, audit off)", p99(ref["kill_unaudited"]), "us",
+               p99(ref["raw"]), f"{c_raw_name} p99", goal="<= 1.5x raw p99",
+               met=p99(ref["kill_unaudited"]) <= 1.5 * p99(ref["raw"])),
+        Figure("bare 100-byte append + fdatasync p50 (same filesystem: the audit line's flush)", p50(sync), "us"),
+        Figure("bare 100-byte append + fdatasync p99 (same filesystem: the audit line's flush)", p99(sync), "us"),
+        Figure("bare 100-byte in-place write + fdatasync p50 (preallocated, as the twin's state log)",
+               p50(sync_in_place), "us"),
+        Figure("bare 100-byte in-place write + fdatasync p99 (preallocated, as the twin's state log)",
+               p99(sync_in_place), "us"),
         Figure("cold corectl kill wall time (median)", cold_med, "ms", bare_med,
                "bare python+zmq one kill request/reply", goal="<= 3x bare", met=cold_med <= 3 * bare_med),
         Figure("cold corectl kill vs bare status process (median)", cold_med, "ms", statistics.median(bare_status),

@@ -80,6 +80,11 @@ class AuditRecord:
     elapsed_ms: float | None = None
     message: str = ""
     phase: str = "outcome"  # SENT for the line written as the command went out
+    # Protocol v2: when the core's ack arrived (the change is applied) and when it was known durable on the
+    # core (the ack itself for a durable ack, else its durable follow-up; None: not confirmed), UTC ns.
+    applied_ns: int | None = None
+    durable_ns: int | None = None
+    durable_version: int | None = None  # the core's durable version in the ack (or its follow-up)
     ts_ns: int = field(default_factory=time.time_ns)
 
     def to_json(self) -> bytes:
@@ -103,6 +108,7 @@ class AuditLog:
         self._wake: threading.Event | None = None
         self._flusher: threading.Thread | None = None
         self._closing = False
+        self._lazy_upto = 0  # generation of the last line left to the lazy flush
 
     def _open(self) -> int:
         if self._fd is None:
@@ -110,8 +116,9 @@ class AuditLog:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         return self._fd
 
-    def write(self, record: AuditRecord) -> None:
-        """Write one line without waiting for the disk; `sync()` (or the lazy flush) makes it durable."""
+    def write(self, record: AuditRecord) -> int:
+        """Write one line without waiting for the disk; `sync()` (or the lazy flush) makes it durable.
+        Returns the line's generation (what `sync(upto=...)` takes)."""
         line = record.to_json()
         fd = self._open()
         written = os.write(fd, line)
@@ -119,13 +126,15 @@ class AuditLog:
             raise OSError(f"audit log short write ({written} of {len(line)} bytes) to {self.path}")
         with self._lock:
             self._written += 1
+            return self._written
 
-    def sync(self) -> None:
-        """Make every line written so far durable."""
+    def sync(self, upto: int | None = None) -> None:
+        """Make every line written so far (or up to generation `upto`) durable; no flush when already so."""
         with self._lock:
-            upto = self._written
+            upto = self._written if upto is None else upto
             if upto <= self._synced or self._fd is None:
                 return
+            upto = self._written  # one fdatasync covers everything written before it starts
             fd = self._fd
         os.fdatasync(fd)
         with self._lock:
@@ -143,7 +152,7 @@ class AuditLog:
 
     def append_lazy(self, record: AuditRecord) -> None:
         """Write one line; it becomes durable within LAZY_SYNC_S (or sooner, by the next sync)."""
-        self.write(record)
+        self._lazy_upto = self.write(record)
         if self._flusher is None:
             self._wake = threading.Event()
             self._flusher = threading.Thread(target=self._flush_loop, name="audit-flush", daemon=True)
@@ -158,10 +167,11 @@ class AuditLog:
             self._wake.clear()
             if self._closing:
                 return
-            # A pause, not a poll: a command sent meanwhile flushes this line with its own sent line.
+            # A pause, not a poll: a command sent meanwhile flushes this line with its own sent line, and then
+            # this flush has nothing left to do (it never flushes that command's line in its place).
             time.sleep(LAZY_SYNC_S)
             try:
-                self.sync()
+                self.sync(upto=self._lazy_upto)
             except OSError:  # the fd was closed under us at close(), which syncs itself
                 return
 

@@ -21,13 +21,8 @@ and every reply::
     {"v": 2, "id": "<same key>", "ok": true, "code": "OK", "state_version": 42, "durable_version": 41,
      "result": {...}, "message": ""}
 
-The role is not in the request: the core derives it from the client's CURVE public key.
-
-Version 2 is the ack contract (docs/protocol.md §3.1): a *tightening* control is acked as soon as it is
-applied, before it is durable (`durable_version` says how far the disk is), and made durable within
-GROUP_COMMIT_INTERVAL_US; every other mutating command is acked only once durable; a core that starts after
-an unclean stop comes up HALTED. A version-1 request is still served, with version-1 semantics (every ack
-of a mutating command waits until it is durable; the reply has no `durable_version`).
+The role is not in the request: the core derives it from the client's CURVE public key. Version 2 is the
+ack contract for tightening controls (docs/protocol.md §3.8); a v1 request still gets v1 semantics.
 """
 
 from __future__ import annotations
@@ -48,12 +43,8 @@ if TYPE_CHECKING:
 PROTOCOL_VERSION = 2  # the control protocol this side speaks (hello negotiates; see SUPPORTED_VERSIONS)
 PROTOCOL_VERSION_MIN = 1  # the oldest control protocol a core still serves (v1: every mutating ack is durable)
 SUPPORTED_VERSIONS = tuple(range(PROTOCOL_VERSION_MIN, PROTOCOL_VERSION + 1))
-# The drop-copy batch header's `version` and a rewind request's `v`: the record stream, unchanged by control
-# protocol 2 (a core also accepts a rewind request with v = 2).
-STREAM_VERSION = 1
-# Ack contract (v2): a core makes an applied change durable (write + flush started) within this interval of
-# applying it, batching the changes applied meanwhile into one flush (group commit). Durability itself then
-# takes the device's flush time; `durable_version` in replies and heartbeats says how far it has got.
+STREAM_VERSION = 1  # drop-copy batch header `version` and rewind `v` (unchanged by protocol 2; rewind takes 2)
+# v2: an applied change's write + flush starts within this interval of applying it (group commit)
 GROUP_COMMIT_INTERVAL_US = 2_000
 
 # Fixed point: every price on the wire and in the journal is an integer number of 1/10,000 dollar.
@@ -128,16 +119,11 @@ COMMAND_ROLE: dict[Command, Role] = {
 # Commands that change state; read-only ones never bump the state version.
 MUTATING = frozenset(c for c, r in COMMAND_ROLE.items() if r is not Role.MONITOR)
 
-# Ack contract (v2, docs/protocol.md §3.1). A command of TIGHTENABLE that leaves nothing less restrictive than
-# it was (a kill level raised or set again, cancel_all, limits lowered, symbols added to the restricted list,
-# halts or the MWCB level raised) is *tightening*: acked as soon as it is applied, durable within
-# GROUP_COMMIT_INTERVAL_US. Every other applied mutating command (a loosening, or any other command) is acked
-# only once it is durable.
+# v2: a TIGHTENABLE command that leaves nothing less restrictive is acked at once (docs/protocol.md §3.8);
+# every other applied mutating command only once durable.
 TIGHTENABLE = frozenset({Command.SET_KILL, Command.CANCEL_ALL, Command.SET_LIMITS, Command.SET_RESTRICTED,
                          Command.SET_HALTS})
-# Limit keys for which a higher value restricts more; every other limit key restricts more when lower.
-LIMITS_TIGHTER_WHEN_HIGHER = frozenset({"duplicate_window_ms"})
-# Symbol halt states from least to most restrictive.
+LIMITS_TIGHTER_WHEN_HIGHER = frozenset({"duplicate_window_ms"})  # other limit keys restrict more when lower
 HALT_RANK = {"OPEN": 0, "LULD_PAUSE": 1, "HALTED": 2}
 
 
@@ -372,19 +358,11 @@ class Request:
     expires_ns: int
     args: dict[str, Any] = field(default_factory=dict)
     v: int = PROTOCOL_VERSION
-    # v2: ask for a follow-up frame (Reply.followup == "durable") once an ack sent before durability is durable
-    durable_notify: bool = False
+    durable_notify: bool = False  # v2: a follow-up frame (Reply.followup "durable") once an early ack is durable
 
     def encode(self) -> bytes:
-        doc: dict[str, Any] = {
-            "v": self.v,
-            "cmd": self.cmd.value,
-            "id": self.id,
-            "operator": self.operator,
-            "reason": self.reason,
-            "expires_ns": self.expires_ns,
-            "args": self.args,
-        }
+        doc: dict[str, Any] = {"v": self.v, "cmd": self.cmd.value, "id": self.id, "operator": self.operator,
+                               "reason": self.reason, "expires_ns": self.expires_ns, "args": self.args}
         if self.durable_notify:
             doc["durable_notify"] = True
         return orjson.dumps(doc)
@@ -411,8 +389,7 @@ class Request:
             raise ValueError(f"unknown command {obj['cmd']!r}") from None
         if not obj["id"] or len(obj["id"]) > 128:
             raise ValueError("field 'id' must be 1..128 characters")
-        notify = obj.get("durable_notify", False)
-        if not isinstance(notify, bool):
+        if not isinstance(notify := obj.get("durable_notify", False), bool):
             raise ValueError("field 'durable_notify' is not a boolean")
         return cls(cmd, obj["id"], obj["operator"], obj["reason"], obj["expires_ns"], args, obj["v"], notify)
 
@@ -426,13 +403,8 @@ class Reply:
     result: dict[str, Any] = field(default_factory=dict)
     message: str = ""
     v: int = PROTOCOL_VERSION
-    # v2: the highest state version already durable on the core when this frame was sent (None: a v1 reply,
-    # whose ack of a mutating command means durable). The change of this ack is durable iff
-    # durable_version >= state_version.
-    durable_version: int | None = None
-    # v2: "" for the reply itself; "durable" for the follow-up frame a `durable_notify` request gets once its
-    # change is durable (same id, ok, code and state_version; result {}).
-    followup: str = ""
+    durable_version: int | None = None  # v2: the core's durable version when sent (None: v1, acks are durable)
+    followup: str = ""  # v2: "durable" on the follow-up frame a `durable_notify` request gets (result {})
 
     @property
     def durable(self) -> bool:
@@ -440,13 +412,8 @@ class Reply:
         return self.durable_version is None or self.durable_version >= self.state_version
 
     def encode(self) -> bytes:
-        doc: dict[str, Any] = {
-            "v": self.v,
-            "id": self.id,
-            "ok": self.ok,
-            "code": self.code,
-            "state_version": self.state_version,
-        }
+        doc: dict[str, Any] = {"v": self.v, "id": self.id, "ok": self.ok, "code": self.code,
+                               "state_version": self.state_version}
         if self.durable_version is not None:
             doc["durable_version"] = self.durable_version
         doc["result"] = self.result
@@ -521,10 +488,11 @@ class Reply:
 #
 # Every mutating command that is applied emits its event(s) on the drop copy (KILL_STATE_CHANGED,
 # LIMITS_CHANGED, ...) and bumps state_version. A request whose `id` was already applied is not applied
-# again: the core replays the original reply (same state_version).
+# again: the core replays the original reply (same state_version; a v2 reply's durable_version is the
+# core's value when the frame is sent, and a replay of an ack not yet durable waits as its original did).
 
-# Rewind: {"v": STREAM_VERSION (1; 2 is accepted too), "epoch": E, "from_seq": N, "to_seq": M}. The core replies with zero or more
-# [header, records] message pairs (at most REWIND_CHUNK records each) and ends with a one-frame
-# JSON message {"end": true, "epoch": E, "last_seq": L, "code": "OK"|<ReasonCode>}.
+# Rewind: {"v": STREAM_VERSION (1; 2 is accepted too), "epoch": E, "from_seq": N, "to_seq": M}. The core
+# replies with zero or more [header, records] message pairs (at most REWIND_CHUNK records each) and ends
+# with a one-frame JSON message {"end": true, "epoch": E, "last_seq": L, "code": "OK"|<ReasonCode>}.
 REWIND_CHUNK = 8192
 MAX_REWIND_SPAN = 5_000_000

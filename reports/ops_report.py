@@ -30,6 +30,8 @@ class OpsDay:
     drills: list[dict[str, object]] = field(default_factory=list)  # reports.ha.drill_row shape
     flows: list[dict[str, str]] = field(default_factory=list)  # {flow, state}
     reports: dict[str, str] = field(default_factory=dict)  # name -> path relative to the report dir
+    # What went wrong and what became of it: rejected files, recon breaks, CAT errors ({kind, item, detail, status})
+    exceptions: list[dict[str, str]] = field(default_factory=list)
 
 
 def _table(headers: list[str], rows: list[list[object]], empty: str = "none") -> str:
@@ -38,6 +40,13 @@ def _table(headers: list[str], rows: list[list[object]], empty: str = "none") ->
     if not body:
         body = f'<tr><td colspan="{len(headers)}">{escape(empty)}</td></tr>'
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+EXCEPTION_HEADERS = ("kind", "item", "detail", "status")
+
+
+def _exception_rows(day: OpsDay) -> list[list[object]]:
+    return [[e.get(h, "") for h in EXCEPTION_HEADERS] for e in day.exceptions]
 
 
 def _rejects(day: OpsDay) -> int:
@@ -83,6 +92,7 @@ def render_html(day: OpsDay) -> str:
 td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}} h2{{margin-top:1.5em}}</style></head><body>
 <h1>Daily ops report — {escape(day.date)}</h1>
 <h2>Flows</h2>{_table(["flow", "state"], [[f["flow"], f["state"]] for f in day.flows], "no flow runs recorded")}
+<h2>Exceptions</h2>{_table(list(EXCEPTION_HEADERS), _exception_rows(day), "no exceptions on this date")}
 <h2>Orders</h2>{charts["orders"]}
 {_table(["event type", "count"], [[k, v] for k, v in sorted(day.events_by_type.items())], "no events")}
 <h2>Rejects by reason</h2>{_table(["reason", "count"], [[k, v] for k, v in sorted(day.rejects_by_reason.items())],
@@ -107,6 +117,7 @@ def render_markdown(day: OpsDay) -> str:
         f"CAT records {sum(day.cat_counts.values())} · risk-gate latency {lat}", "",
         "## Flows", "", md_table(["flow", "state"], [[f["flow"], f["state"]] for f in day.flows],
                                  "no flow runs recorded"), "",
+        "## Exceptions", "", md_table(list(EXCEPTION_HEADERS), _exception_rows(day), "no exceptions on this date"), "",
         "## Rejects by reason", "", md_table(["reason", "count"], sorted(day.rejects_by_reason.items()), "no rejects"),
         "", "## Buying power (USD)", "",
         md_table(["account", "available", "used"],

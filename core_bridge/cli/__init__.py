@@ -8,7 +8,7 @@ of a plain kill/resume/cancel-all must not load typer, pydantic, rich or numpy. 
     fastpath    the on-call parser for plain kill/resume/cancel-all (imports common only)
     params      typer declarations several commands share: the root callback's global options, --json,
                 --reason
-    status, control (kill/resume/cancel-all/limits), watch, exporter, audit, keys, ha, journal (journal
+    status, control (kill/resume/cancel-all/limits), watch, exporter, audit, keys, ha, conformance, journal (journal
     verify|tail|stats|seal and capture)
                 one module per command group; each imports common (and params) only and exposes
                 `register(app)`

@@ -44,6 +44,17 @@ def audit(
         if r.get("key"):
             where += f" {r['key']}"
         print(f"{r.get('utc')}  {r.get('operator')} ({r.get('identity')}/{r.get('role')})  {r.get('command')} "
-              f"{where}  {r.get('result')} {r.get('code') or ''} v={r.get('state_version')}  \"{r.get('reason')}\"")
+              f"{where}  {r.get('result')} {r.get('code') or ''} v={r.get('state_version')}{_durability(r)}  "
+              f"\"{r.get('reason')}\"")
     if got.skipped_lines:
         sys.stderr.write(f"corectl: skipped unreadable line(s) {got.skipped_lines} in {target}\n")
+
+
+def _durability(r: dict) -> str:
+    """` applied+durable` / ` applied, durable +0.8 ms` / ` applied, durable unconfirmed` (protocol v2 acks)."""
+    applied, durable = r.get("applied_ns"), r.get("durable_ns")
+    if not applied:
+        return ""
+    if not durable:
+        return " applied, durable unconfirmed"
+    return " applied+durable" if durable == applied else f" applied, durable +{(durable - applied) / 1e6:.1f} ms"

@@ -9,6 +9,7 @@ Exit codes (also in `corectl --help` and docs/runbook-kill-switch.md):
     4  configuration or authorisation: key files missing, key refused at the handshake, or our key's role
        is too low for the command (a monitor key cannot kill)
     5  status/watch: the core acknowledged but no heartbeat arrived on telemetry within the timeout
+    6  --wait-durable: the core applied the change (acked) but did not confirm it durable within the timeout
 
 Why it is a module of its own: `corectl kill` is run by a person in a hurry, as a cold process. A plain kill,
 resume or cancel-all is parsed by `core_bridge.cli.fastpath` and run by the functions here, without typer
@@ -52,11 +53,13 @@ class ExitCode(enum.IntEnum):
     NO_ACK = 3
     CONFIG = 4
     DEGRADED = 5
+    NOT_DURABLE = 6
 
 
 EXIT_HELP = (
     "Exit codes: 0 acknowledged; 1 refused by the core; 2 usage; 3 no ack (core down/unreachable); "
-    "4 config/auth (missing keys, key refused, role too low); 5 acked but no heartbeat (status/watch)."
+    "4 config/auth (missing keys, key refused, role too low); 5 acked but no heartbeat (status/watch); "
+    "6 applied but not confirmed durable (--wait-durable)."
 )
 
 NY = "America/New_York"
@@ -312,35 +315,75 @@ def parse_assignments(items: list[str]) -> dict[str, str]:
 # --- kill, resume and cancel-all: run by the typer commands and by the fast path ---------------------------
 
 
-def do_set_level(opts: Options, scope: tuple[str, str | None], level: str, reason: str, idem: str | None) -> None:
-    """kill/resume: set one scope's level and print the ack."""
+def _durability(reply: Any, wait_durable: bool) -> dict[str, Any]:
+    """What an ack says of durability (protocol v2: a tightening is acked when applied, before it is
+    durable), as JSON fields; the text line is printed by `_print_ack`."""
+    return {"applied": True, "durable": bool(reply.durable), "durable_version": reply.durable_version,
+            "wait_durable": wait_durable}
+
+
+def _print_ack(opts: Options, doc: dict[str, Any], head: str, reply: Any, wait_durable: bool) -> None:
+    """`ACK ...: applied` (with `durable` when the ack itself was); with --wait-durable a `durable:` line once
+    the core's follow-up came, else a NOT DURABLE line and exit 6."""
+    late = doc.get("durable_after_ms") or 0  # > 0: the ack came before durability, a follow-up after
+    if opts.json:
+        print_json(doc)
+    else:
+        if reply.durable and not late:
+            tail = "applied, durable"
+        else:
+            tail = "applied" + ("" if late else f" (core durable up to state version {reply.durable_version})")
+        print(f"ACK {head} (state version {reply.state_version}): {tail}")
+        if wait_durable and not reply.durable:
+            print("NOT DURABLE: no durable confirmation from the core within the timeout (the change is applied;"
+                  " a core restarted after an unclean stop comes up HALTED)")
+        elif wait_durable and late:
+            print(f"durable: state version {reply.state_version} on the core's disk (+{late:.1f} ms after the ack)")
+    if wait_durable and not reply.durable:
+        raise SystemExit(int(ExitCode.NOT_DURABLE))
+
+
+def do_set_level(opts: Options, scope: tuple[str, str | None], level: str, reason: str, idem: str | None,
+                 wait_durable: bool = False) -> None:
+    """kill/resume: set one scope's level and print the ack (`applied`; with --wait-durable, `durable`)."""
     if not reason.strip():
         fail(opts, ExitCode.USAGE, "usage", "--reason must say why (it goes to the audit log)")
     sc, key = scope
-    reply = with_client(opts, lambda c: c.set_kill(sc, key, level, reason, idempotency_key=idem))
+    times: dict[str, int] = {}
+    reply = with_client(opts, lambda c: _timed(times, c.set_kill(sc, key, level, reason, idempotency_key=idem,
+                                                                 wait_durable=wait_durable), c))
     r = reply.result
     doc = {"ok": True, "command": "set_kill", "scope": sc, "key": key, "level": r.get("level", level),
            "previous": r.get("previous"), "state_version": reply.state_version, "id": reply.id,
-           "code": reply.code}
-    if opts.json:
-        print_json(doc)
-    else:
-        where = "firm" if key is None else f"{sc} {key}"
-        print(f"ACK {where}: {doc['previous']} -> {doc['level']} (state version {reply.state_version})")
+           "code": reply.code, **_durability(reply, wait_durable), **times}
+    where = "firm" if key is None else f"{sc} {key}"
+    _print_ack(opts, doc, f"{where}: {doc['previous']} -> {doc['level']}", reply, wait_durable)
 
 
-def do_cancel_all(opts: Options, scope: tuple[str, str | None], reason: str, idem: str | None) -> None:
+def do_cancel_all(opts: Options, scope: tuple[str, str | None], reason: str, idem: str | None,
+                  wait_durable: bool = False) -> None:
     if not reason.strip():
         fail(opts, ExitCode.USAGE, "usage", "--reason must say why (it goes to the audit log)")
     sc, key = scope
-    reply = with_client(opts, lambda c: c.cancel_all(sc, key, reason, idempotency_key=idem))
+    times: dict[str, int] = {}
+    reply = with_client(opts, lambda c: _timed(times, c.cancel_all(sc, key, reason, idempotency_key=idem,
+                                                                   wait_durable=wait_durable), c))
     doc = {"ok": True, "command": "cancel_all", "scope": sc, "key": key,
-           "cancelled": reply.result.get("cancelled"), "state_version": reply.state_version, "id": reply.id}
-    if opts.json:
-        print_json(doc)
-    else:
-        print(f"ACK cancel-all {sc}{' ' + key if key else ''}: {doc['cancelled']} order(s) "
-              f"(state version {reply.state_version})")
+           "cancelled": reply.result.get("cancelled"), "state_version": reply.state_version, "id": reply.id,
+           **_durability(reply, wait_durable), **times}
+    _print_ack(opts, doc, f"cancel-all {sc}{' ' + key if key else ''}: {doc['cancelled']} order(s)", reply,
+               wait_durable)
+
+
+def _timed(times: dict[str, int], reply: Any, client: Any) -> Any:
+    """Keep the client's applied/durable times of the last call (from its last audit outcome) in `times`."""
+    last = getattr(client, "last_outcome", None)
+    if last is not None:
+        times["applied_ns"] = last.applied_ns
+        times["durable_ns"] = last.durable_ns
+        if last.applied_ns is not None and last.durable_ns is not None:
+            times["durable_after_ms"] = round((last.durable_ns - last.applied_ns) / 1e6, 3)
+    return reply
 
 
 def scope_or_usage(opts: Options, firm: bool, account: str | None, symbol: str | None,

@@ -38,6 +38,9 @@ ACCOUNT = typer.Option(None, "--account", "-a", help="One account, e.g. PROP01."
 SYMBOL = typer.Option(None, "--symbol", "-s", help="One symbol, e.g. AAPL.")
 VENUE = typer.Option(None, "--venue", "-v", help="One venue: NSDQ, NYSE or ARCA.")
 IDEM = typer.Option(None, "--id", help="Idempotency key: re-running with the same key and arguments applies once.")
+WAIT_DURABLE = typer.Option(False, "--wait-durable",
+                            help="Also wait until the core says the change is on its disk (a kill is acked as soon "
+                                 "as it is applied, before it is durable). Exit 6 if that is not confirmed in time.")
 
 
 def kill(
@@ -51,16 +54,18 @@ def kill(
                                    "exposure-reducing orders). Default HALTED. Cancels are never blocked."),
     reason: str = REASON,
     idem: str | None = IDEM,
+    wait_durable: bool = WAIT_DURABLE,
     json_out: bool = JSON_OPT,
 ) -> None:
     """Set the kill level of one scope (firm, account, symbol or venue). Levels are set, never toggled.
 
     Example: corectl kill --firm --level HALTED --reason "runaway algo, INC-123". Working orders stay
-    working: follow with `corectl cancel-all`. Exit 0 only when the core acked the new level.
+    working: follow with `corectl cancel-all`. Exit 0 only when the core acked the new level: the ack means
+    applied (trading is stopped); `--wait-durable` also waits for it to be durable on the core.
     """
     opts = json_options(ctx, json_out)
     sc = scope_or_usage(opts, firm, account, symbol, venue)
-    do_set_level(opts, sc, kill_level(opts, level), reason, idem)
+    do_set_level(opts, sc, kill_level(opts, level), reason, idem, wait_durable)
 
 
 def resume(
@@ -71,11 +76,13 @@ def resume(
     venue: str | None = VENUE,
     reason: str = REASON,
     idem: str | None = IDEM,
+    wait_durable: bool = WAIT_DURABLE,
     json_out: bool = JSON_OPT,
 ) -> None:
-    """Set one scope back to ACTIVE. Other scopes keep their levels (the most restrictive one wins)."""
+    """Set one scope back to ACTIVE. Other scopes keep their levels (the most restrictive one wins). The core
+    acks a resume only once it is durable."""
     opts = json_options(ctx, json_out)
-    do_set_level(opts, scope_or_usage(opts, firm, account, symbol, venue), "ACTIVE", reason, idem)
+    do_set_level(opts, scope_or_usage(opts, firm, account, symbol, venue), "ACTIVE", reason, idem, wait_durable)
 
 
 def cancel_all(
@@ -86,11 +93,12 @@ def cancel_all(
     venue: str | None = VENUE,
     reason: str = REASON,
     idem: str | None = IDEM,
+    wait_durable: bool = WAIT_DURABLE,
     json_out: bool = JSON_OPT,
 ) -> None:
     """Cancel every working order in one scope. Never blocked by a kill level; does not change levels."""
     opts = json_options(ctx, json_out)
-    do_cancel_all(opts, scope_or_usage(opts, firm, account, symbol, venue), reason, idem)
+    do_cancel_all(opts, scope_or_usage(opts, firm, account, symbol, venue), reason, idem, wait_durable)
 
 
 @limits_app.command("show")
@@ -132,6 +140,7 @@ def limits_set(
     account: str | None = typer.Option(None, "--account", "-a", help="Account limits (default: firm limits)."),
     until: str | None = typer.Option(None, "--until", help="Temporary: revert at HH:MM (New York), +30m, or ISO."),
     idem: str | None = IDEM,
+    wait_durable: bool = WAIT_DURABLE,
     json_out: bool = JSON_OPT,
 ) -> None:
     """Change 15c3-5 limits. Keys: max_order_qty, max_order_notional, price_collar_pct, duplicate_window_ms,
@@ -147,12 +156,16 @@ def limits_set(
     except ValueError as exc:
         fail(opts, ExitCode.USAGE, "usage", str(exc))
     reply = with_client(opts, lambda c: c.set_limits(limits, approver, reason, account=account, until_ns=until_ns,
-                                                      idempotency_key=idem))
+                                                      idempotency_key=idem, wait_durable=wait_durable))
     doc = {"ok": True, "command": "set_limits", "account": account, "limits": reply.result.get("limits"),
            "limits_version": reply.result.get("limits_version"), "until_ns": until_ns,
-           "state_version": reply.state_version, "id": reply.id}
+           "state_version": reply.state_version, "id": reply.id, "applied": True, "durable": reply.durable,
+           "durable_version": reply.durable_version}
     if opts.json:
         print_json(doc)
     else:
         print(f"ACK limits version {doc['limits_version']} for {account or 'firm'}"
-              + (f" until {until}" if until else "") + f" (state version {reply.state_version})")
+              + (f" until {until}" if until else "") + f" (state version {reply.state_version}): applied"
+              + (", durable" if reply.durable else f" (core durable up to state version {reply.durable_version})"))
+    if wait_durable and not reply.durable:
+        fail(opts, ExitCode.NOT_DURABLE, "not_durable", "applied, but the core did not confirm it durable in time")

@@ -21,7 +21,7 @@ FAST_GLOBAL_VALUES = {"--endpoint": "endpoint", "-e": "endpoint", "--telemetry":
 FAST_COMMAND_VALUES = {"--account": "account", "-a": "account", "--symbol": "symbol", "-s": "symbol",
                        "--venue": "venue", "-v": "venue", "--level": "level", "-l": "level", "--reason": "reason",
                        "-r": "reason", "--id": "idem"}
-FAST_FLAGS = {"--json": "json", "--firm": "firm"}
+FAST_FLAGS = {"--json": "json", "--firm": "firm", "--wait-durable": "wait_durable"}
 FAST_COMMANDS = ("kill", "resume", "cancel-all")
 
 
@@ -72,11 +72,12 @@ def run_fast(command: str, v: dict[str, Any]) -> int:
                    Path(v["keys_dir"]) if v.get("keys_dir") else None)
     try:
         scope = scope_or_usage(opts, bool(v.get("firm")), v.get("account"), v.get("symbol"), v.get("venue"))
+        wait = bool(v.get("wait_durable"))
         if command == "cancel-all":
-            do_cancel_all(opts, scope, v["reason"], v.get("idem"))
+            do_cancel_all(opts, scope, v["reason"], v.get("idem"), wait)
         else:
             level = kill_level(opts, v.get("level", "HALTED")) if command == "kill" else "ACTIVE"
-            do_set_level(opts, scope, level, v["reason"], v.get("idem"))
+            do_set_level(opts, scope, level, v["reason"], v.get("idem"), wait)
     except SystemExit as exc:
         return int(exc.code or 0)
     return 0

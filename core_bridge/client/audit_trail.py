@@ -32,11 +32,13 @@ class Attempt:
     t0: float  # perf_counter at the start, for elapsed_ms
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
     reply: Reply | None
     attempts: int
     endpoint: str
+    applied_ns: int | None = None  # when the ack arrived (UTC ns)
+    durable_ns: int | None = None  # when the core's change was known durable (the ack, or its follow-up)
 
 
 def attempt_record(att: Attempt, outcome: Outcome | None, error: Exception | None, *, operator: str,
@@ -73,6 +75,9 @@ def attempt_record(att: Attempt, outcome: Outcome | None, error: Exception | Non
         elapsed_ms=None if phase == SENT else round((time.perf_counter() - att.t0) * 1000, 3),
         message=(reply.message if reply and reply.message else str(error) if error else ""),
         phase=phase,
+        applied_ns=outcome.applied_ns if outcome and reply and reply.ok else None,
+        durable_ns=outcome.durable_ns if outcome and reply and reply.ok else None,
+        durable_version=reply.durable_version if reply else None,
     )
 
 

@@ -68,23 +68,28 @@ class CoreClient(ControlChannel):
         reason: str,
         *,
         idempotency_key: str | None = None,
+        wait_durable: bool = False,
     ) -> Reply:
-        """Set (never toggle) the kill level of one scope; `key` is None for the firm scope."""
+        """Set (never toggle) the kill level of one scope; `key` is None for the firm scope. A raise is acked
+        when applied (`reply.durable` may be False); `wait_durable` also waits for the core's durable note."""
         sc = KillScope(scope)
         lv = level if isinstance(level, KillLevel) else KillLevel[str(level).upper()]
         if (sc is KillScope.FIRM) != (key is None):
             raise ValueError("key must be None for the firm scope and given for account/symbol/venue")
         args = {"scope": sc.value, "key": key, "level": lv.name}
-        return self.call(Command.SET_KILL, args, reason=reason, idempotency_key=idempotency_key)
+        return self.call(Command.SET_KILL, args, reason=reason, idempotency_key=idempotency_key,
+                         wait_durable=wait_durable)
 
     def cancel_all(
-        self, scope: KillScope | str, key: str | None, reason: str, *, idempotency_key: str | None = None
+        self, scope: KillScope | str, key: str | None, reason: str, *, idempotency_key: str | None = None,
+        wait_durable: bool = False,
     ) -> Reply:
         sc = KillScope(scope)
         if (sc is KillScope.FIRM) != (key is None):
             raise ValueError("key must be None for the firm scope and given for account/symbol/venue")
         args = {"scope": sc.value, "key": key}
-        return self.call(Command.CANCEL_ALL, args, reason=reason, idempotency_key=idempotency_key)
+        return self.call(Command.CANCEL_ALL, args, reason=reason, idempotency_key=idempotency_key,
+                         wait_durable=wait_durable)
 
     def set_limits(
         self,
@@ -95,6 +100,7 @@ class CoreClient(ControlChannel):
         until_ns: int | None = None,
         *,
         idempotency_key: str | None = None,
+        wait_durable: bool = False,
     ) -> Reply:
         """Change 15c3-5 limits (partial); `until_ns` makes it a temporary change the core reverts itself."""
         if not approver or not reason:
@@ -105,7 +111,8 @@ class CoreClient(ControlChannel):
             "approver": approver,
             "until_ns": until_ns,
         }
-        return self.call(Command.SET_LIMITS, args, reason=reason, idempotency_key=idempotency_key)
+        return self.call(Command.SET_LIMITS, args, reason=reason, idempotency_key=idempotency_key,
+                         wait_durable=wait_durable)
 
     def set_bp(
         self, bp: Mapping[str, Any], as_of_ns: int, reason: str = "", *, idempotency_key: str | None = None

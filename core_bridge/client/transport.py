@@ -16,6 +16,11 @@ Why it looks like this:
 - **Cheap to import.** Only zmq, orjson, the stdlib and light core_bridge modules: `corectl kill` is a
   cold process at 3 a.m. Key files are read by core_bridge.client.keyfile rather than through
   `core_bridge.auth`, which pulls in `zmq.auth.thread` (and asyncio) for the server side.
+- **Protocol v2, with v1 cores still served.** Requests go out as v2; a core that refuses the version
+  (`MSG_VERSION_UNSUPPORTED`) gets the same request again in the newest version it lists (a v1 core's ack
+  is durable, as v1 says). A v2 ack means *applied*; `reply.durable` says whether it is durable yet, and
+  `call(..., wait_durable=True)` waits for the core's durable follow-up (docs/protocol.md §3.8). The audit
+  records when the ack came (`applied_ns`) and when durability was confirmed (`durable_ns`).
 - **Follows the active node** of a Binary Star pair: with [primary, standby] endpoints, an attempt that
   times out, or a HA_NOT_ACTIVE / HA_FENCED answer from a passive node, moves the client to the other node
   and the *same frame* is sent there (same idempotency key: the pair replicates the applied ids, so it is
@@ -47,7 +52,7 @@ from core_bridge.errors import (
     ProtocolError,
     RoleDeniedError,
 )
-from core_bridge.protocol import MUTATING, PROTOCOL_VERSION, Command, Reply
+from core_bridge.protocol import MUTATING, PROTOCOL_VERSION, SUPPORTED_VERSIONS, Command, Reply
 
 DEFAULT_TIMEOUT_MS = 1500
 DEFAULT_RETRIES = 2  # attempts = 1 + retries
@@ -99,6 +104,8 @@ class ControlChannel:
         self.audit: AuditLog | None = AuditLog(default_path()) if audit is True else (audit or None)
         self.auth_failures = 0  # handshake refusals seen by the socket monitor since construction
         self.sends = 0  # request frames sent, retries included (tests and metrics watch it)
+        self.version = PROTOCOL_VERSION  # the protocol spoken; lowered once by a core of an older one
+        self.last_outcome: Outcome | None = None  # of the last acked call: applied_ns, durable_ns
         self._active = 0  # index into endpoints; HA moves it
         self._public, self._secret = read_curve_key(self.keys_dir / "clients" / f"{identity}.key_secret")
         if self._secret is None:
@@ -192,25 +199,21 @@ class ControlChannel:
         *,
         reason: str = "",
         idempotency_key: str | None = None,
+        wait_durable: bool = False,
     ) -> Reply:
-        """Send one command and return the core's ack; raises CommandError/RoleDeniedError/NoAckError."""
+        """Send one command and return the core's ack; raises CommandError/RoleDeniedError/NoAckError.
+
+        The ack means *applied*. Under protocol v2 a tightening control is acked before it is durable
+        (`reply.durable` False); with `wait_durable` the call then also waits, within one attempt's deadline,
+        for the core's follow-up saying it is durable (`reply.durable` tells whether it came). Every other
+        mutating command is acked by the core only once durable."""
         command = Command(cmd)
         body = dict(args or {})
         req_id = derive_id(idempotency_key, command.value, body) if idempotency_key else fresh_id(self.identity)
         budget_ms = self.timeout_ms * (self.retries + 1)
-        frame = orjson.dumps(
-            {
-                "v": PROTOCOL_VERSION,
-                "cmd": command.value,
-                "id": req_id,
-                "operator": self.operator,
-                "reason": reason,
-                # The command expires when the client gives up: the core must not apply it after we have
-                # reported "no ack" to the operator.
-                "expires_ns": time.time_ns() + budget_ms * 1_000_000,
-                "args": body,
-            }
-        )
+        # The command expires when the client gives up: the core must not apply it after we have reported
+        # "no ack" to the operator.
+        expires_ns = time.time_ns() + budget_ms * 1_000_000
         att = Attempt(command, body, reason, req_id, time.perf_counter())
         after_send: Callable[[], None] | None = None
         if self.audit is not None and command in MUTATING:
@@ -220,19 +223,70 @@ class ControlChannel:
             after_send = self.audit.sync
         outcome: Outcome | None = None
         try:
-            outcome = self._exchange(command, req_id, frame, after_send)
+            outcome = self._exchange(command, req_id, self._frame(command, req_id, reason, expires_ns, body,
+                                                                  wait_durable), after_send)
+            reply = outcome.reply
+            assert reply is not None
+            if reply.code == "MSG_VERSION_UNSUPPORTED" and self._downgrade(reply):
+                # A core of an older protocol: the same request in the newest version it speaks (refusals are
+                # not remembered by the core, so the id is free).
+                outcome = self._exchange(command, req_id, self._frame(command, req_id, reason, expires_ns, body,
+                                                                      wait_durable))
         except (NoAckError, ProtocolError) as exc:
             self._audit(att, None, exc)
             raise
         reply = outcome.reply
         assert reply is not None
         if reply.ok:
+            if reply.durable:
+                outcome.durable_ns = outcome.applied_ns
+            elif wait_durable:
+                self._await_durable(reply, outcome)
             self._audit(att, outcome, None)
+            self.last_outcome = outcome
             return reply
         err_cls = RoleDeniedError if reply.code == "AUTH_ROLE_DENIED" else CommandError
         err = err_cls(command.value, reply.code, reply.message, reply)
         self._audit(att, outcome, err)
         raise err
+
+    def _frame(self, command: Command, req_id: str, reason: str, expires_ns: int, body: dict[str, Any],
+               wait_durable: bool) -> bytes:
+        doc: dict[str, Any] = {"v": self.version, "cmd": command.value, "id": req_id, "operator": self.operator,
+                               "reason": reason, "expires_ns": expires_ns, "args": body}
+        if wait_durable and self.version >= 2:
+            doc["durable_notify"] = True
+        return orjson.dumps(doc)
+
+    def _downgrade(self, refusal: Reply) -> bool:
+        """After MSG_VERSION_UNSUPPORTED: switch to the newest version both sides speak; False if none (or
+        already there). The refusal's result lists the core's versions (v2 cores); a v1 core lists none, and
+        its reply's `v` is the version it speaks."""
+        offered = refusal.result.get("versions")
+        theirs = {int(v) for v in offered if isinstance(v, int)} if isinstance(offered, list) else {refusal.v}
+        common = sorted(theirs & set(SUPPORTED_VERSIONS))
+        if not common or common[-1] >= self.version:
+            return False
+        self.version = common[-1]
+        return True
+
+    def _await_durable(self, reply: Reply, outcome: Outcome) -> None:
+        """Wait (one attempt's deadline) on the socket the ack came on for the core's durable follow-up."""
+        sock, poller = self._sock, self._poller
+        if sock is None or poller is None or reply.v < 2:
+            return
+        deadline = time.monotonic() + self.timeout_ms / 1000
+        while (left := deadline - time.monotonic()) > 0:
+            if sock not in dict(poller.poll(max(1, int(left * 1000)))):
+                continue
+            try:
+                note = Reply.decode(sock.recv_multipart()[-1])
+            except (ValueError, KeyError, TypeError):
+                continue
+            if note.id == reply.id and note.followup == "durable" and note.durable_version is not None:
+                reply.durable_version = note.durable_version
+                outcome.durable_ns = time.time_ns()
+                return
 
     def _exchange(self, command: Command, req_id: str, frame: bytes,
                   after_send: Callable[[], None] | None = None) -> Outcome:
@@ -258,12 +312,12 @@ class ControlChannel:
             reply = self._await_reply(req_id, endpoint, command)
             if reply is not None:
                 if reply.code not in FOLLOW_CODES or len(self.endpoints) == 1:
-                    return Outcome(reply, attempts, endpoint)
+                    return Outcome(reply, attempts, endpoint, time.time_ns())
                 # A passive node: try the other one, or wait for this one to take over. Not a retry.
                 passive = reply
                 attempts -= 1
                 if time.monotonic() >= budget_end:
-                    return Outcome(reply, attempts + 1, endpoint)
+                    return Outcome(reply, attempts + 1, endpoint, time.time_ns())
                 if not self._follow(silent | {self._active}):
                     time.sleep(PASSIVE_PAUSE_S)  # bounded by the call's budget
                 continue
@@ -276,7 +330,7 @@ class ControlChannel:
                 silent.clear()
                 self._follow(set())
         if passive is not None:
-            return Outcome(passive, attempts, endpoint)
+            return Outcome(passive, attempts, endpoint, time.time_ns())
         raise NoAckError(endpoint, command.value, attempts, (time.monotonic() - start) * 1000)
 
     def _await_reply(self, req_id: str, endpoint: str, command: Command) -> Reply | None:
@@ -299,9 +353,9 @@ class ControlChannel:
                     reply = Reply.decode(frames[-1])
                 except (ValueError, KeyError, TypeError) as exc:
                     raise ProtocolError(f"malformed reply to {command.value}: {exc}", endpoint) from None
-                if reply.id == req_id:
+                if reply.id == req_id and not reply.followup:
                     return reply
-                # A reply to some other id cannot be ours; ignore it and keep waiting.
+                # A reply to some other id (or a late durable follow-up) is not ours; keep waiting.
 
     def _audit(self, att: Attempt, outcome: Outcome | None, error: Exception | None) -> None:
         if self.audit is None:

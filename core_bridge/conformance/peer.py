@@ -83,6 +83,7 @@ class Peer:
         self._dealers: dict[str, zmq.Socket] = {}
         self._ids = itertools.count(1)
         self._prefix = f"conf-{os.getpid()}-{time.time_ns() % 10**12}"
+        self.version = PROTOCOL_VERSION  # the control version requests carry (the runner negotiates it)
 
     # --- sockets ---------------------------------------------------------------------------------------------
     def keypair(self, identity: str) -> tuple[bytes, bytes]:
@@ -121,7 +122,7 @@ class Peer:
 
     @staticmethod
     def monitor_events(mon: zmq.Socket) -> list[int]:
-        out = []
+        out: list[int] = []
         while True:
             try:
                 frames = mon.recv_multipart(zmq.NOBLOCK)
@@ -142,10 +143,11 @@ class Peer:
         return f"{self._prefix}-{tag}-{next(self._ids)}"
 
     def frame(self, cmd: str, args: dict[str, Any] | None = None, *, rid: str | None = None,
-              ttl_s: float = 30.0, expires_ns: int | None = None, v: int = PROTOCOL_VERSION) -> tuple[str, bytes]:
+              ttl_s: float = 30.0, expires_ns: int | None = None, v: int | None = None) -> tuple[str, bytes]:
         """(id, request frame); an envelope as §3 has it, `args` always present."""
         rid = rid or self.rid(cmd)
-        doc = {"v": v, "cmd": cmd, "id": rid, "operator": "conformance", "reason": "corectl conformance",
+        doc = {"v": self.version if v is None else v, "cmd": cmd, "id": rid, "operator": "conformance",
+               "reason": "corectl conformance",
                "expires_ns": expires_ns if expires_ns is not None else time.time_ns() + int(ttl_s * 1e9),
                "args": args or {}}
         return rid, orjson.dumps(doc)

@@ -15,10 +15,9 @@ import zmq
 
 from core_bridge.conformance.peer import core_fields
 from core_bridge.conformance.result import Evidence, rule
-from core_bridge.conformance.session import Session
-from core_bridge.protocol import KILL_SCOPE_CODES, PROTOCOL_VERSION, EventType, KillLevel, KillScope
+from core_bridge.conformance.session import CONTROL_VERSIONS, Session
+from core_bridge.protocol import KILL_SCOPE_CODES, EventType, KillLevel, KillScope
 
-HEALTH_WAIT_S = 3.5  # health comes every second (§9)
 HELLO_FIELDS = ("protocol", "core_id", "node", "epoch", "identity", "role")
 LEVELS = ("ACTIVE", "REDUCE_ONLY", "CANCEL_ONLY", "HALTED")
 
@@ -39,12 +38,14 @@ def _refused(reply: dict[str, Any] | None, code: str) -> bool:
 
 @rule("handshake", "§2, §3.2")
 def handshake(s: Session, ev: Evidence) -> str:
+    v = s.peer.version
+    ev.note(negotiation=s.negotiation)
+    ev.check(f"the core accepts a control version this side speaks ({', '.join(map(str, CONTROL_VERSIONS))})",
+             any(n.get("ok") for n in s.negotiation), tried=[n.get("v") for n in s.negotiation])
     mon = s.peer.must("hello", identity=s.mon)
     res = mon.get("result") or {}
-    ev.check(f"hello v={PROTOCOL_VERSION} acknowledged OK", mon.get("ok") is True and mon.get("code") == "OK",
-             reply=mon)
-    ev.check(f"hello says protocol {PROTOCOL_VERSION}", res.get("protocol") == PROTOCOL_VERSION,
-             protocol=res.get("protocol"))
+    ev.check(f"hello v={v} acknowledged OK", mon.get("ok") is True and mon.get("code") == "OK", reply=mon)
+    ev.check(f"hello says protocol {v}", res.get("protocol") == v, protocol=res.get("protocol"))
     ev.check("hello result has every field of §2", all(k in res for k in HELLO_FIELDS),
              missing=[k for k in HELLO_FIELDS if k not in res])
     ev.check("the monitor key is seen as monitor", res.get("role") == "monitor", role=res.get("role"))
@@ -52,19 +53,20 @@ def handshake(s: Session, ev: Evidence) -> str:
     ev.check("the operator key is seen as operator", (op.get("result") or {}).get("role") == "operator",
              role=(op.get("result") or {}).get("role"))
     before = s.status()
-    for v in (0, PROTOCOL_VERSION + 1000):
+    bad_versions = (0, max(CONTROL_VERSIONS) + 1000)
+    for bad in bad_versions:
         for cmd, args in (("hello", {}), ("set_kill", s.kill_args("HALTED"))):
-            rid, frame = s.peer.frame(cmd, args, v=v)
+            rid, frame = s.peer.frame(cmd, args, v=bad)
             s.symbol_changed |= cmd == "set_kill"
             r = s.peer.send(rid, frame, s.op)
-            ev.check(f"{cmd} with v={v} refused MSG_VERSION_UNSUPPORTED with its id",
+            ev.check(f"{cmd} with v={bad} refused MSG_VERSION_UNSUPPORTED with its id",
                      _refused(r, "MSG_VERSION_UNSUPPORTED") and r is not None and r.get("id") == rid, reply=r)
     after = s.status()
     ev.check("nothing applied under an unsupported version", _sv(after) == _sv(before)
              and s.symbol_level(after) == s.symbol_level(before),
              state_version=[_sv(before), _sv(after)], level=s.symbol_level(after))
-    return (f"core {res.get('core_id')} node {res.get('node')} epoch {res.get('epoch')} speaks "
-            f"{res.get('protocol')}; v=0 and v={PROTOCOL_VERSION + 1000} refused")
+    return (f"core {res.get('core_id')} node {res.get('node')} epoch {res.get('epoch')} speaks v{v}; "
+            f"v={bad_versions[0]} and v={bad_versions[1]} refused")
 
 
 @rule("unknown_key", "§1 Security")
@@ -95,7 +97,7 @@ def unknown_key(s: Session, ev: Evidence) -> str:
         ev.check("status.auth_failures counts the refused handshake", counted > before,
                  before=before, after=counted)
         seen = None
-        end = time.monotonic() + HEALTH_WAIT_S
+        end = time.monotonic() + cfg.count_wait_s
         while (left := end - time.monotonic()) > 0 and health.poll(max(1, int(left * 1000))):
             doc = _loads_tail(health.recv_multipart())
             seen = doc.get("auth_failures") if isinstance(doc, dict) else None
@@ -191,7 +193,7 @@ def levels_set_not_toggled(s: Session, ev: Evidence) -> str:
     epoch, lo, hi = res1.get("epoch"), int(res0.get("last_seq") or 0) + 1, int(res1.get("last_seq") or 0)
     kills = []
     if hi >= lo and res0.get("epoch") == epoch:
-        ans = s.peer.rewind({"v": PROTOCOL_VERSION, "epoch": epoch, "from_seq": lo, "to_seq": hi}, s.mon)
+        ans = s.rewind(epoch, lo, hi)
         if ans.records is not None:
             sym = s.config.symbol.encode()
             recs = ans.records
@@ -253,8 +255,9 @@ def expiry(s: Session, ev: Evidence) -> str:
 def fuzz_cases(s: Session) -> list[tuple[str, list[bytes], str | None]]:
     """(name, frames, expected reply id or None for "not checked"): each would set the suite's symbol
     CANCEL_ONLY if a core applied it anyway."""
-    good = {"v": PROTOCOL_VERSION, "cmd": "set_kill", "id": "fuzz-id", "operator": "conformance",
-            "reason": "fuzz", "expires_ns": time.time_ns() + 30 * 10**9, "args": s.kill_args("CANCEL_ONLY")}
+    expires_ns = time.time_ns() + 30 * 10**9
+    good: dict[str, Any] = {"v": s.peer.version, "cmd": "set_kill", "id": "fuzz-id", "operator": "conformance",
+                            "reason": "fuzz", "expires_ns": expires_ns, "args": s.kill_args("CANCEL_ONLY")}
 
     def with_(**kw: Any) -> bytes:
         doc = {**good, **kw}
@@ -266,13 +269,13 @@ def fuzz_cases(s: Session) -> list[tuple[str, list[bytes], str | None]]:
         ("not UTF-8", [b"\xff\xfe\x00garbage"], ""),
         ("a JSON array", [b"[1, 2, 3]"], ""),
         ("JSON null", [b"null"], ""),
-        ("v as a string", [with_(v=str(PROTOCOL_VERSION))], "fuzz-id"),
+        ("v as a string", [with_(v=str(s.peer.version))], "fuzz-id"),
         ("v as a bool", [with_(v=True)], "fuzz-id"),
         ("cmd as a number", [with_(cmd=4)], "fuzz-id"),
         ("id as a number", [with_(id=7)], ""),
         ("operator missing", [with_(operator=...)], "fuzz-id"),
-        ("expires_ns as a string", [with_(expires_ns=str(good["expires_ns"]))], "fuzz-id"),
-        ("expires_ns as a float", [with_(expires_ns=float(good["expires_ns"]))], "fuzz-id"),
+        ("expires_ns as a string", [with_(expires_ns=str(expires_ns))], "fuzz-id"),
+        ("expires_ns as a float", [with_(expires_ns=float(expires_ns))], "fuzz-id"),
         ("args as a list", [with_(args=[s.kill_args("CANCEL_ONLY")])], "fuzz-id"),
         ("id empty", [with_(id="")], ""),
         ("id of 129 characters", [with_(id="x" * 129)], ""),

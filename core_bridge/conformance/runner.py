@@ -19,8 +19,7 @@ from core_bridge.conformance import rules_control as rc
 from core_bridge.conformance import rules_stream as rs
 from core_bridge.conformance.peer import Peer
 from core_bridge.conformance.result import Rule, RuleResult, Status
-from core_bridge.conformance.session import Config, Session
-from core_bridge.protocol import PROTOCOL_VERSION
+from core_bridge.conformance.session import CONTROL_VERSIONS, Config, Session
 
 RULES: tuple[Rule, ...] = (
     rc.handshake,
@@ -52,6 +51,7 @@ class SuiteReport:
     seconds: float = 0.0
     results: list[RuleResult] = field(default_factory=list)
     restart_command: str = ""
+    version: int = 0  # the control version the suite spoke (negotiated)
 
     @property
     def ok(self) -> bool:
@@ -61,7 +61,7 @@ class SuiteReport:
         return {s.value: sum(r.status is s for r in self.results) for s in Status}
 
     def to_json(self) -> dict[str, Any]:
-        return {"suite": "colo-ops core conformance", "protocol": PROTOCOL_VERSION, "ok": self.ok,
+        return {"suite": "colo-ops core conformance", "protocol": self.version, "ok": self.ok,
                 "counts": self.counts(), "core": self.core, "endpoints": self.endpoints,
                 "started_ns": self.started_ns, "seconds": round(self.seconds, 3),
                 "restart_command": self.restart_command or None, "rules": [r.to_json() for r in self.results]}
@@ -79,14 +79,11 @@ def run_suite(config: Config, only: Iterable[str] | None = None,
     session = Session(config, peer)
     t0 = time.monotonic()
     try:
-        hello = peer.call("hello", identity=config.monitor_key)
-        if hello is None:
-            raise Unreachable(f"no reply to hello at {config.endpoints.control} within {config.timeout_s} s")
-        session.hello = hello.get("result") or {}
+        session.hello = negotiate(session)
         firm = ((peer.call("status", identity=config.monitor_key) or {}).get("result") or {}).get("kill", {})
         session.firm_level = firm.get("firm") if isinstance(firm, dict) else None
         report = SuiteReport(config.endpoints.to_json(), session.hello, time.time_ns(),
-                             restart_command=config.restart_label)
+                             restart_command=config.restart_label, version=peer.version)
         for run in RULES:
             if run.rule_name not in wanted:  # type: ignore[attr-defined]
                 continue
@@ -99,6 +96,24 @@ def run_suite(config: Config, only: Iterable[str] | None = None,
     finally:
         session.cleanup()
         peer.close()
+
+
+def negotiate(session: Session) -> dict[str, Any]:
+    """The newest control version the core accepts (hello per version, newest first); its hello result.
+
+    A core that refuses every version is still tested (in this side's newest), and fails the handshake."""
+    peer, config = session.peer, session.config
+    for v in CONTROL_VERSIONS:
+        hello = peer.call("hello", identity=config.monitor_key, v=v)
+        if hello is None:
+            raise Unreachable(f"no reply to hello at {config.endpoints.control} within {config.timeout_s} s")
+        session.negotiation.append({"v": v, "ok": hello.get("ok") is True, "code": hello.get("code"),
+                                    "result": hello.get("result")})
+        if hello.get("ok") is True:
+            peer.version = v
+            return dict(hello.get("result") or {})
+    peer.version = CONTROL_VERSIONS[0]
+    return {}
 
 
 def shell_restart(command: str, timeout_s: float = 120.0) -> Callable[[], dict[str, Any]]:

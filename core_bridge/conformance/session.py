@@ -13,13 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core_bridge.conformance.peer import Endpoints, Peer
+from core_bridge import protocol
+from core_bridge.conformance.peer import Endpoints, Peer, RewindAnswer
 
 if TYPE_CHECKING:
     import numpy as np
 
 HEARTBEAT_PERIOD_MS = 100  # docs/protocol.md §9 (`hb` every 100 ms); protocol.py has no constant for it yet
-HEALTH_PERIOD_MS = 1000  # docs/protocol.md §9
+# Control versions this side speaks, newest first (a core is tested in the newest one it accepts), and the
+# `v` of a rewind request (the record stream's version, which control protocol 2 left at 1).
+CONTROL_VERSIONS: tuple[int, ...] = tuple(sorted(getattr(protocol, "SUPPORTED_VERSIONS", None)
+                                                 or (protocol.PROTOCOL_VERSION,), reverse=True))
+REWIND_VERSION: int = int(getattr(protocol, "STREAM_VERSION", 1))
 
 
 @dataclass
@@ -31,7 +36,7 @@ class Config:
     symbol: str = "ZZCONF"  # the suite's own kill scope (1..8 printable ASCII)
     timeout_s: float = 2.0  # deadline of one control reply
     unknown_key_wait_s: float = 1.0  # how long a stranger's request must stay unanswered
-    count_wait_s: float = 5.0  # how long a refused handshake may take to show in auth_failures
+    count_wait_s: float = 5.0  # how long a refused handshake may take to show in status and health
     hb_window_s: float = 2.0  # heartbeats measured over this long
     hb_tolerance: float = 0.3  # median interval within period x (1 +- tolerance)
     hb_max_gap: float = 5.0  # no interval above this many periods
@@ -47,6 +52,7 @@ class Session:
     config: Config
     peer: Peer
     hello: dict[str, Any] = field(default_factory=dict)
+    negotiation: list[dict[str, Any]] = field(default_factory=list)  # hello per version tried, newest first
     live: np.ndarray | None = None  # live drop-copy records seen by dropcopy_continuity (rewind compares)
     firm_level: str | None = None  # the firm level found at the start (restored after a rule changed it)
     firm_changed: bool = False
@@ -59,6 +65,10 @@ class Session:
     @property
     def mon(self) -> str:
         return self.config.monitor_key
+
+    def rewind(self, epoch: Any, from_seq: int, to_seq: int) -> RewindAnswer:
+        return self.peer.rewind({"v": REWIND_VERSION, "epoch": epoch, "from_seq": from_seq, "to_seq": to_seq},
+                                self.mon)
 
     def status(self) -> dict[str, Any]:
         """The status reply (monitor key); raises NoReply."""

@@ -41,13 +41,20 @@ def drills_from(ha_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _break_detail(details: Any) -> str:
+    if not isinstance(details, dict):
+        return str(details or "")
+    keep = {k: v for k, v in sorted(details.items()) if not isinstance(v, dict | list)}
+    return ", ".join(f"{k}={v}" for k, v in list(keep.items())[:6])
+
+
 def build_ops_day(settings: Settings, day: dt.date, flows: list[dict[str, str]]) -> OpsDay:
     from sqlalchemy import select
 
     from core_bridge.protocol import EventType
     from core_bridge.reasons import ReasonCode
     from flows.store.db import make_engine, session_scope
-    from flows.store.models import BpSnapshot, ReconBreak
+    from flows.store.models import BpSnapshot, IngestedFile, ReconBreak
     from flows.store.reader import read_events
 
     rep = settings.reports_dir(day.isoformat())
@@ -76,15 +83,33 @@ def build_ops_day(settings: Settings, day: dt.date, flows: list[dict[str, str]])
             out.bp_by_account = {
                 a: {"available": str(b.available), "used": str(b.reserve + b.haircut_used)} for a, b in latest.items()
             }
-            out.breaks_by_type = dict(Counter(
-                b.break_type for b in s.scalars(select(ReconBreak).where(ReconBreak.business_date == day))
-            ))
+            breaks = list(s.scalars(select(ReconBreak).where(ReconBreak.business_date == day)
+                                    .order_by(ReconBreak.break_id)))
+            out.breaks_by_type = dict(Counter(rb.break_type for rb in breaks))
+            files = s.scalars(select(IngestedFile).where(IngestedFile.business_date == day)
+                              .order_by(IngestedFile.name, IngestedFile.id)).all()
+            loaded = {ing.name for ing in files if ing.status == "loaded"}
+            for ing in files:
+                if ing.status == "rejected":
+                    out.exceptions.append({
+                        "kind": "file rejected", "item": ing.name,
+                        "detail": f"line {ing.line} field {ing.field}: {ing.error}" if ing.line else str(ing.error),
+                        "status": "re-delivered and loaded" if ing.name in loaded else "quarantined, open"})
+            for rb in breaks:
+                key = " ".join(str(x) for x in (rb.account, rb.symbol) if x)
+                out.exceptions.append({"kind": f"recon {rb.break_type}", "item": key or rb.break_id[:12],
+                                       "detail": _break_detail(rb.details), "status": rb.status})
     finally:
         engine.dispose()
     session = _json(rep / "session.json") or {}
     out.latency_ns = {k: float(v) for k, v in (session.get("gate_latency_ns") or {}).items() if v is not None}
     cat = _json(rep / "cat_report.json") or {}
     out.cat_counts = dict(cat.get("counts_by_event") or {})
+    for code, n in sorted((cat.get("errors_by_code") or {}).items()):
+        outstanding = len(cat.get("repairs_outstanding") or [])
+        out.exceptions.append({"kind": "CAT error", "item": f"code {code}", "detail": f"{n} record(s) rejected",
+                               "status": f"{outstanding} repair(s) outstanding" if outstanding else
+                               f"repaired ({cat.get('repairs_sealed', 0)} RPR sealed)"})
     out.drills = drills_from(rep / "ha")
     for name in ("cat_report.md", "session.json"):
         if (rep / name).exists():

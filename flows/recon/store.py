@@ -301,8 +301,10 @@ def history(session: Session, until: str, days: int = 10) -> list[tuple[str, int
     dates = sorted(last)[-days:]
     if not dates:
         return []
-    firsts = dict(session.execute(
-        select(ReconBreak.first_seen, func.count()).where(ReconBreak.first_seen.in_(dates))
-        .group_by(ReconBreak.first_seen)
-    ).all())
+    firsts: dict[dt.date, int] = {
+        first: int(n) for first, n in session.execute(
+            select(ReconBreak.first_seen, func.count()).where(ReconBreak.first_seen.in_(dates))
+            .group_by(ReconBreak.first_seen)
+        ).all()
+    }
     return [(d.isoformat(), int(last[d].summary.get("open_breaks", 0)), int(firsts.get(d, 0))) for d in dates]

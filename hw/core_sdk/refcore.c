@@ -122,12 +122,22 @@ typedef struct {
     char *id;
     int cmd;
     cJSON *args;
-    char *reply;
-    size_t reply_len;
+    cJSON *result;  /* the reply's result; a replay is rendered from it (durable_version as when sent) */
+    uint64_t state_version;
+    bool tight;     /* tightening (v2: acked before durable) */
     char *operator_name;
     char *reason;
     uint64_t used; /* LRU clock */
 } applied_t;
+
+typedef struct {
+    uint8_t rid[256];
+    size_t rid_len;
+    char *id;
+    uint64_t state_version; /* sent once durable_version reaches it */
+    int v;                  /* the request's protocol version */
+    cJSON *result;          /* an ack held for durability; NULL: a durable follow-up (durable_notify) */
+} pending_t;
 
 typedef struct {
     uint8_t rid[256];
@@ -171,6 +181,14 @@ typedef struct {
     /* state */
     uint32_t epoch;
     uint64_t state_version;
+    /* protocol v2 ack contract: a simulated group commit (no store: see "WHAT IT LEAVES OUT") */
+    uint64_t durable_version;  /* every version <= this counts as committed */
+    int64_t dirty_since;       /* mono ns of the first change not yet committed */
+    int64_t commit_delay_ns;   /* --commit-delay-us: how long a change waits for its commit */
+    pending_t *pending;        /* held acks and follow-ups, in state-version order */
+    size_t n_pending, cap_pending;
+    int req_v;                 /* the protocol version the reply being built speaks */
+    bool tight;                /* the command just applied was tightening */
     int kill_firm;
     bool state_unknown;
     kill_map_t kill[4]; /* by colo_kill_scope_t; [FIRM] unused */
@@ -614,7 +632,7 @@ static colo_batch_header_t batch_header(uint32_t epoch, uint64_t first_seq, uint
 {
     colo_batch_header_t h;
     memset(&h, 0, sizeof h);
-    h.version = COLO_PROTOCOL_VERSION;
+    h.version = COLO_STREAM_VERSION;
     h.epoch = epoch;
     h.first_seq = first_seq;
     h.count = count;
@@ -796,20 +814,45 @@ static bool refuse(outcome_t *out, int code, const char *fmt, ...)
     return false;
 }
 
-static char *reply_json(const char *id, int code, uint64_t state_version, cJSON *result, const char *message,
-                        size_t *len)
+/* A reply frame in protocol version v (takes `result`); from v2 on it carries durable_version, the core's value
+ * when the frame is built, and a follow-up frame carries "followup": "durable". */
+static char *render_reply(const core_t *c, int v, const char *id, int code, uint64_t state_version, cJSON *result,
+                          const char *message, bool followup, size_t *len)
 {
     cJSON *r = new_obj();
-    add_i64(r, "v", COLO_PROTOCOL_VERSION);
+    add_i64(r, "v", v);
     add_str(r, "id", id);
     add_bool(r, "ok", code == COLO_REASON_OK);
     add_str(r, "code", colo_reason_name(code));
     add_u64(r, "state_version", state_version);
+    if (v >= 2) add_u64(r, "durable_version", c->durable_version);
     cJSON_AddItemToObject(r, "result", result ? result : new_obj());
     add_str(r, "message", message ? message : "");
+    if (followup) add_str(r, "followup", "durable");
     char *s = print_json(r, len);
     cJSON_Delete(r);
     return s;
+}
+
+static char *reply_json(const core_t *c, const char *id, int code, uint64_t state_version, cJSON *result,
+                        const char *message, size_t *len)
+{
+    return render_reply(c, c->req_v, id, code, state_version, result, message, false, len);
+}
+
+static void hold(core_t *c, const inmsg_t *m, const char *id, uint64_t state_version, cJSON *result)
+{
+    if (c->n_pending == c->cap_pending) {
+        c->cap_pending = c->cap_pending ? 2 * c->cap_pending : 64;
+        c->pending = must(realloc(c->pending, c->cap_pending * sizeof *c->pending));
+    }
+    pending_t *p = &c->pending[c->n_pending++];
+    memcpy(p->rid, m->rid, m->rid_len);
+    p->rid_len = m->rid_len;
+    p->id = dupstr(id);
+    p->state_version = state_version;
+    p->v = c->req_v;
+    p->result = result;
 }
 
 /* {scope, key} of set_kill and cancel_all, validated like the twin's _scope_key. */
@@ -856,6 +899,10 @@ static bool cmd_set_kill(core_t *c, const cJSON *args, outcome_t *out)
         return refuse(out, COLO_REASON_MSG_ARGS_INVALID,
                       "level must be one of ['ACTIVE', 'CANCEL_ONLY', 'HALTED', 'REDUCE_ONLY']");
     int previous;
+    /* v2: tightening when nothing gets less restrictive; an unknown kill state rejects like HALTED */
+    int restricting = scope == COLO_KILL_SCOPE_FIRM ? (c->state_unknown ? COLO_KILL_LEVEL_HALTED : c->kill_firm)
+                                                    : kill_get(c, scope, key);
+    c->tight = level >= restricting;
     if (scope == COLO_KILL_SCOPE_FIRM) {
         previous = c->kill_firm;
         c->kill_firm = level;
@@ -900,6 +947,7 @@ static bool cmd_cancel_all(core_t *c, const cJSON *args, outcome_t *out)
     }
     out->result = new_obj();
     add_u64(out->result, "cancelled", cancelled);
+    c->tight = true; /* cancels only ever restrict */
     return true;
 }
 
@@ -919,6 +967,8 @@ static cJSON *status_json(const core_t *c, int64_t now)
     add_i64(r, "uptime_s", now > c->started_ns ? (now - c->started_ns) / 1000000000LL : 0);
     add_i64(r, "core_time_ns", now);
     add_u64(r, "auth_failures", c->auth_failures);
+    add_u64(r, "durable_version", c->durable_version);
+    add_str(r, "start", "unknown"); /* nothing is restored at start: the kill state is always unknown */
     return r;
 }
 
@@ -933,14 +983,14 @@ static void free_applied(applied_t *a)
 {
     free(a->id);
     cJSON_Delete(a->args);
-    free(a->reply);
+    cJSON_Delete(a->result);
     free(a->operator_name);
     free(a->reason);
     memset(a, 0, sizeof *a);
 }
 
-static void remember(core_t *c, const char *id, int cmd, const cJSON *args, const char *reply, size_t len,
-                     const char *operator_name, const char *reason)
+static void remember(core_t *c, const char *id, int cmd, const cJSON *args, const cJSON *result,
+                     uint64_t state_version, bool tight, const char *operator_name, const char *reason)
 {
     applied_t *slot;
     if (c->n_applied < APPLIED_IDS_MAX) {
@@ -954,25 +1004,43 @@ static void remember(core_t *c, const char *id, int cmd, const cJSON *args, cons
     slot->id = dupstr(id);
     slot->cmd = cmd;
     slot->args = must(cJSON_Duplicate(args, 1));
-    slot->reply = must(malloc(len + 1));
-    memcpy(slot->reply, reply, len + 1);
-    slot->reply_len = len;
+    slot->result = must(cJSON_Duplicate(result, 1));
+    slot->state_version = state_version;
+    slot->tight = tight;
     slot->operator_name = dupstr(operator_name);
     slot->reason = dupstr(reason);
     slot->used = ++c->lru_clock;
 }
 
-/* One request body from an authenticated identity -> the reply frame (malloc'ed). Never fails. */
-static char *handle_request(core_t *c, const char *body, size_t body_len, const ident_t *who, size_t *len)
+/* An ack (or the replay of one) of a change at `sv`: sent now (returned), or held until the commit makes it
+ * durable (NULL returned) when the request speaks v1 or the change is not tightening (v2's ack contract). A
+ * v2 request with durable_notify whose ack goes out before its change is durable gets a follow-up then. */
+static char *ack(core_t *c, const inmsg_t *m, const char *id, uint64_t sv, const cJSON *result, bool tight,
+                 bool notify, size_t *len)
+{
+    if (sv > c->durable_version && (c->req_v < 2 || !tight)) {
+        hold(c, m, id, sv, must(cJSON_Duplicate(result, 1)));
+        return NULL;
+    }
+    if (sv > c->durable_version && notify) hold(c, m, id, sv, NULL);
+    return reply_json(c, id, COLO_REASON_OK, sv, must(cJSON_Duplicate(result, 1)), "", len);
+}
+
+/* One request from an authenticated identity -> the reply frame (malloc'ed), or NULL when the reply is held
+ * for the commit (see ack). Never fails. */
+static char *handle_request(core_t *c, const inmsg_t *m, const ident_t *who, size_t *len)
 {
     int64_t now = now_ns();
     outcome_t out = {.code = COLO_REASON_OK};
     const char *why = "";
-    cJSON *obj = parse_frame(body, body_len, &why);
-    if (obj == NULL) return reply_json("", COLO_REASON_MSG_MALFORMED, c->state_version, NULL, why, len);
+    c->req_v = COLO_PROTOCOL_VERSION; /* until the request's own version is known to be served */
+    c->tight = false;
+    cJSON *obj = parse_frame(m->body, m->body_len, &why);
+    if (obj == NULL) return reply_json(c, "", COLO_REASON_MSG_MALFORMED, c->state_version, NULL, why, len);
     if (!cJSON_IsObject(obj)) {
         cJSON_Delete(obj);
-        return reply_json("", COLO_REASON_MSG_MALFORMED, c->state_version, NULL, "request is not a JSON object", len);
+        return reply_json(c, "", COLO_REASON_MSG_MALFORMED, c->state_version, NULL, "request is not a JSON object",
+                          len);
     }
     const cJSON *jid = jget(obj, "id");
     const char *best_id = cJSON_IsString(jid) && utf8_chars(jid->valuestring) <= ID_MAX_CHARS ? jid->valuestring : "";
@@ -1015,12 +1083,23 @@ static char *handle_request(core_t *c, const char *body, size_t body_len, const 
         refuse(&out, COLO_REASON_MSG_MALFORMED, "field 'id' must be 1..%d characters", ID_MAX_CHARS);
         goto done_best;
     }
-    /* 2. version */
-    if (v != COLO_PROTOCOL_VERSION) {
-        refuse(&out, COLO_REASON_MSG_VERSION_UNSUPPORTED, "version %s (core speaks %d)", jget(obj, "v")->valuestring,
-               COLO_PROTOCOL_VERSION);
+    const cJSON *jnotify = jget(obj, "durable_notify");
+    if (jnotify != NULL && !cJSON_IsBool(jnotify)) {
+        refuse(&out, COLO_REASON_MSG_MALFORMED, "field 'durable_notify' is not a boolean");
+        goto done_best;
+    }
+    bool notify = cJSON_IsTrue(jnotify);
+    /* 2. version: any the core serves; the refusal lists them (hello negotiates) */
+    if (v < COLO_PROTOCOL_VERSION_MIN || v > COLO_PROTOCOL_VERSION) {
+        refuse(&out, COLO_REASON_MSG_VERSION_UNSUPPORTED, "version %s (core speaks %d..%d)",
+               jget(obj, "v")->valuestring, COLO_PROTOCOL_VERSION_MIN, COLO_PROTOCOL_VERSION);
+        out.result = new_obj();
+        cJSON *vs = must(cJSON_AddArrayToObject(out.result, "versions"));
+        for (int k = COLO_PROTOCOL_VERSION_MIN; k <= COLO_PROTOCOL_VERSION; k++)
+            must(cJSON_AddItemToArray(vs, must(cJSON_CreateNumber(k))) ? vs : NULL);
         goto done;
     }
+    c->req_v = (int)v;
     /* 3. role, before anything can change */
     int need = colo_command_role(cmd);
     if (who->role < need) {
@@ -1043,9 +1122,9 @@ static char *handle_request(core_t *c, const char *body, size_t body_len, const 
                        colo_command_name(prior->cmd));
                 goto done;
             }
-            reply = must(malloc(prior->reply_len + 1));
-            memcpy(reply, prior->reply, prior->reply_len + 1);
-            *len = prior->reply_len;
+            /* the original reply; its durable_version is the core's now, and an ack still waiting for the
+             * commit waits again */
+            reply = ack(c, m, id, prior->state_version, prior->result, prior->tight, notify, len);
             goto cleanup;
         }
     }
@@ -1060,7 +1139,10 @@ static char *handle_request(core_t *c, const char *body, size_t body_len, const 
     switch (cmd) {
     case COLO_COMMAND_HELLO:
         out.result = new_obj();
-        add_i64(out.result, "protocol", COLO_PROTOCOL_VERSION);
+        add_i64(out.result, "protocol", v); /* the version of this exchange */
+        cJSON *served = must(cJSON_AddArrayToObject(out.result, "versions"));
+        for (int k = COLO_PROTOCOL_VERSION_MIN; k <= COLO_PROTOCOL_VERSION; k++)
+            must(cJSON_AddItemToArray(served, must(cJSON_CreateNumber(k))) ? served : NULL);
         add_str(out.result, "core_id", c->core_id);
         add_str(out.result, "node", c->node);
         add_u64(out.result, "epoch", c->epoch);
@@ -1083,10 +1165,10 @@ static char *handle_request(core_t *c, const char *body, size_t body_len, const 
         break;
     }
     if (ok && mutating) {
+        if (c->state_version == c->durable_version) c->dirty_since = mono_ns();
         c->state_version++;
-        reply = reply_json(id, COLO_REASON_OK, c->state_version, out.result, "", len);
-        remember(c, id, cmd, args, reply, *len, f[2]->valuestring, f[3]->valuestring);
-        out.result = NULL;
+        remember(c, id, cmd, args, out.result, c->state_version, c->tight, f[2]->valuestring, f[3]->valuestring);
+        reply = ack(c, m, id, c->state_version, out.result, c->tight, notify, len);
         goto cleanup;
     }
     if (!ok) {
@@ -1094,11 +1176,11 @@ static char *handle_request(core_t *c, const char *body, size_t body_len, const 
         out.result = NULL;
     }
 done:
-    reply = reply_json(id, out.code, c->state_version, out.result, out.message, len);
+    reply = reply_json(c, id, out.code, c->state_version, out.result, out.message, len);
     out.result = NULL;
     goto cleanup;
 done_best:
-    reply = reply_json(best_id, out.code, c->state_version, NULL, out.message, len);
+    reply = reply_json(c, best_id, out.code, c->state_version, NULL, out.message, len);
 cleanup:
     cJSON_Delete(out.result);
     cJSON_Delete(empty);
@@ -1187,17 +1269,52 @@ static void serve_control(core_t *c)
         if (m.nbody != 1) {
             char msg[64];
             snprintf(msg, sizeof msg, "expected 1 body frame, got %d", m.nbody);
-            reply = reply_json("", COLO_REASON_MSG_MALFORMED, c->state_version, NULL, msg, &len);
+            c->req_v = COLO_PROTOCOL_VERSION;
+            reply = reply_json(c, "", COLO_REASON_MSG_MALFORMED, c->state_version, NULL, msg, &len);
         } else {
-            reply = handle_request(c, m.body, m.body_len, who, &len);
+            reply = handle_request(c, &m, who, &len);
         }
         flush_events(c); /* the events of an applied command go out before its reply */
         int err = 0;
-        if (!send_routed(c->control, m.rid, m.rid_len, reply, len, NULL, 0, &err))
+        if (reply != NULL && !send_routed(c->control, m.rid, m.rid_len, reply, len, NULL, 0, &err))
             say("info", "control reply to a gone or full peer dropped: %s", zmq_strerror(err));
         free(reply);
         free_inmsg(&m);
     }
+}
+
+/* The simulated group commit: once the first uncommitted change has waited --commit-delay-us, everything
+ * applied so far counts as durable; the acks held for it and the durable follow-ups go out, in order. A real
+ * core writes and flushes its state here (off the control thread) and moves durable_version when the flush
+ * returns. `force`: at shutdown. */
+static void commit_step(core_t *c, int64_t mono, bool force)
+{
+    if (c->durable_version >= c->state_version) return;
+    if (!force && mono - c->dirty_since < c->commit_delay_ns) return;
+    c->durable_version = c->state_version;
+    size_t keep = 0;
+    for (size_t i = 0; i < c->n_pending; i++) {
+        pending_t *p = &c->pending[i];
+        if (p->state_version > c->durable_version) { c->pending[keep++] = *p; continue; }
+        size_t len = 0;
+        char *reply = render_reply(c, p->v, p->id, COLO_REASON_OK, p->state_version, p->result ? p->result
+                                   : new_obj(), "", p->result == NULL, &len);
+        int err = 0;
+        if (!send_routed(c->control, p->rid, p->rid_len, reply, len, NULL, 0, &err))
+            say("info", "held reply to a gone or full peer dropped: %s", zmq_strerror(err));
+        free(reply);
+        free(p->id);
+    }
+    c->n_pending = keep;
+}
+
+/* Poll timeout (ms) so the commit is not late: the delay still to run, rounded up. */
+static long commit_timeout(const core_t *c, int64_t mono, long timeout)
+{
+    if (c->durable_version >= c->state_version) return timeout;
+    int64_t left = c->dirty_since + c->commit_delay_ns - mono;
+    long ms = left > 0 ? (long)((left + 999999) / 1000000) : 0;
+    return ms < timeout ? ms : timeout;
 }
 
 static void send_rewind_end(core_t *c, const uint8_t *rid, size_t rid_len, int64_t epoch, uint64_t last, int code,
@@ -1242,9 +1359,9 @@ static void accept_rewinds(core_t *c)
         } else {
             const cJSON *v = jget(obj, "v");
             int64_t e, a, b;
-            if (!cJSON_IsNumber(v) || v->valuedouble != COLO_PROTOCOL_VERSION) {
+            if (!cJSON_IsNumber(v) || (v->valuedouble != COLO_STREAM_VERSION && v->valuedouble != COLO_PROTOCOL_VERSION)) {
                 code = COLO_REASON_MSG_VERSION_UNSUPPORTED;
-                snprintf(msg, sizeof msg, "v must be %d", COLO_PROTOCOL_VERSION);
+                snprintf(msg, sizeof msg, "v must be %d (or %d)", COLO_STREAM_VERSION, COLO_PROTOCOL_VERSION);
             } else if (!json_int(jget(obj, "epoch"), 0, INT64_MAX, &e)
                        || !json_int(jget(obj, "from_seq"), 0, INT64_MAX, &a)
                        || !json_int(jget(obj, "to_seq"), 0, INT64_MAX, &b)) {
@@ -1388,6 +1505,7 @@ static void heartbeat(core_t *c)
     add_u64(h, "epoch", c->epoch);
     add_u64(h, "last_seq", c->n_events);
     add_u64(h, "state_version", c->state_version);
+    add_u64(h, "durable_version", c->durable_version);
     add_i64(h, "core_time_ns", now_ns());
     add_str(h, "trading_state", colo_kill_level_name(c->kill_firm));
     add_str(h, "ha_role", "active");
@@ -1495,7 +1613,7 @@ static void usage(FILE *to)
     fprintf(to,
             "usage: refcore --keys DIR [--node NAME] [--state-dir DIR] [--control EP] [--telemetry EP]\n"
             "               [--dropcopy EP] [--rewind EP] [--flow-interval-ms N] [--flow-batch N] [--max-events N]\n"
-            "               [--assume-active] [--verbose]\n"
+            "               [--commit-delay-us N] [--assume-active] [--verbose]\n"
             "The reference C core for colo-ops protocol v%d (see docs/core_sdk.md).\n",
             COLO_PROTOCOL_VERSION);
 }
@@ -1536,6 +1654,7 @@ static void parse_args(core_t *c, int argc, char **argv, bool *assume_active)
         else if (strcmp(a, "--flow-interval-ms") == 0) c->flow_interval_ms = parse_num(a, v, 0, 3600000);
         else if (strcmp(a, "--flow-batch") == 0) c->flow_batch = parse_num(a, v, 1, 10000);
         else if (strcmp(a, "--max-events") == 0) c->max_events = (uint64_t)parse_num(a, v, 0, INT64_MAX);
+        else if (strcmp(a, "--commit-delay-us") == 0) c->commit_delay_ns = parse_num(a, v, 0, 10000000) * 1000;
         else { usage(stderr); die("unknown option %s", a); }
     }
     if (c->keys_dir == NULL) { usage(stderr); die("--keys DIR is required"); }
@@ -1569,6 +1688,12 @@ static void print_ready(const core_t *c)
 
 static void shutdown_core(core_t *c)
 {
+    commit_step(c, mono_ns(), true); /* the held acks go out (best effort: the sockets close next) */
+    for (size_t i = 0; i < c->n_pending; i++) {
+        free(c->pending[i].id);
+        cJSON_Delete(c->pending[i].result);
+    }
+    free(c->pending);
     void *socks[] = {c->control, c->telemetry, c->dropcopy, c->rewind, c->zap};
     for (size_t i = 0; i < sizeof socks / sizeof socks[0]; i++)
         if (socks[i]) zmq_close(socks[i]);
@@ -1636,6 +1761,7 @@ int main(int argc, char **argv)
         if (next_flow < wake) wake = next_flow;
         long timeout = wake > mono ? (long)((wake - mono + 999999) / 1000000) : 0; /* round up: no spin */
         if (c->n_jobs > 0 && timeout > 1) timeout = 1; /* a slow rewind peer: come back soon, without spinning */
+        timeout = commit_timeout(c, mono, timeout);
         zmq_pollitem_t items[3] = {{c->zap, 0, ZMQ_POLLIN, 0}, {c->control, 0, ZMQ_POLLIN, 0},
                                    {c->rewind, 0, ZMQ_POLLIN, 0}};
         if (zmq_poll(items, 3, timeout) < 0) {
@@ -1644,6 +1770,7 @@ int main(int argc, char **argv)
         }
         if (items[0].revents & ZMQ_POLLIN) serve_zap(c);
         if (items[1].revents & ZMQ_POLLIN) serve_control(c);
+        commit_step(c, mono_ns(), false);
         if (items[2].revents & ZMQ_POLLIN) accept_rewinds(c);
         if (c->n_jobs > 0) serve_rewinds(c);
         mono = mono_ns();

@@ -21,7 +21,7 @@ import numpy as np
 import zmq
 
 from core_bridge.auth import Identity, ServerAuth
-from core_bridge.protocol import COMMAND_ROLE, DROPCOPY_TOPIC, Command, Reply, Request, encode_batch
+from core_bridge.protocol import COMMAND_ROLE, DROPCOPY_TOPIC, Command, KillLevel, Reply, Request, encode_batch
 from core_bridge.reasons import ReasonCode
 from hw.errors import TwinStateError
 from hw.twin.command_args import Refused
@@ -59,6 +59,8 @@ class HaWiring(SimCommand):
     working: WorkingOrders
     _dirty_ids: list[str]
     _state_dirty: bool
+    _sync_next: bool  # the next replication carries a change acked only once durable: the passive flushes first
+    _applied_now: str | None
     peer_next: int | None  # next seq the passive peer expects from us (None: unknown)
     _resync: bool  # our event log must be refilled from seq 1 by the active peer
     auth: ServerAuth
@@ -74,17 +76,22 @@ class HaWiring(SimCommand):
         eng.event_clock_offset_ns = event_clock_offset_ns()  # a simulated session date, if the demo set one
         eng.persist = self._persist
         eng.handlers[Command.SIM] = self._sim
-        eng.status_extra = lambda: {"auth_failures": self.auth.failures}
+        eng.status_extra = lambda: {"auth_failures": self.auth.failures,
+                                    "durable_version": self.commit.durable_version, "start": self.start_kind}
         eng.handlers[Command.HA_STATUS] = lambda r, i, n: self.ha.status(self.engine.epoch)
         if self.ha.binary_star:
             eng.handlers[Command.HA_PROMOTE] = self._ha_promote
             eng.handlers[Command.HA_DEMOTE] = self._ha_demote
-            eng.on_applied = self._on_applied
+        eng.on_applied = self._on_applied
         return eng
 
     def _on_applied(self, req: Request, reply: Reply) -> None:
-        self._dirty_ids.append(req.id)
-        self._state_dirty = True
+        self._applied_now = req.id  # the reply to this request is an ack of a change (sockets._answer)
+        if self.ha.binary_star:
+            self._dirty_ids.append(req.id)
+            self._state_dirty = True
+            if req.v < 2 or not self.engine.tightening:
+                self._sync_next = True  # acked only once durable: on the passive too, before it acks
 
     def _ha_gate(self, req: Request, ident: Identity, now: int) -> Reply | None:
         """Binary Star: a passive node serves only hello/status/ha_*; a command that needs the active node
@@ -151,6 +158,14 @@ class HaWiring(SimCommand):
             self.eventlog.open_epoch(state.epoch)
             log.error("HA takeover behind the old active (%d/%d vs %d/%d): new epoch %d", self.eventlog.epoch,
                       self.eventlog.last_seq, ann_epoch, ann_seq, state.epoch)
+        if not caught_up or state.state_version < rep.announced_sv:
+            # Unsure we hold every change the old active acked (it acks a tightening once we hold it, but it
+            # may have gone on alone): fail closed, as after an unclean stop (docs/ha.md §3).
+            log.error("HA takeover unsure of the old active's last changes (state version %d, it announced %d):"
+                      " firm HALTED, kill state flagged unknown", state.state_version, rep.announced_sv)
+            state.kill_firm = KillLevel.HALTED
+            state.state_unknown = True
+            state.state_version += 1
         now = time.time_ns()
         eng = self._make_engine(state, self.engine.started_ns)
         if caught_up:
@@ -174,7 +189,8 @@ class HaWiring(SimCommand):
     def _peer_heartbeat(self) -> None:
         assert self.link is not None
         epoch, last = (0, 0) if self._resync else (self.eventlog.epoch, self.eventlog.last_seq)
-        self.link.send(b"H", heartbeat_head(self.ha, self.instance, epoch, last), wait=False)
+        self.link.send(b"H", heartbeat_head(self.ha, self.instance, epoch, last, self.engine.state.state_version),
+                       wait=False)
 
     def _serve_peer(self) -> None:
         link = self.link
@@ -229,6 +245,8 @@ class HaWiring(SimCommand):
             self._on_transition(transition)
         if pv.state == ACTIVE and not self.ha.is_active():
             self.replica.announced = (pv.epoch, pv.last_seq)
+            sv = head.get("state_version")
+            self.replica.announced_sv = sv if isinstance(sv, int) and not isinstance(sv, bool) else 0
         if self.ha.is_active() and pv.state in ("pending", PASSIVE):
             if self.peer_next is None:
                 self.peer_next = pv.last_seq + 1 if pv.epoch == self.eventlog.epoch else 1
@@ -281,9 +299,11 @@ class HaWiring(SimCommand):
                 return
         self.engine.sync_positions()
         head = {"epoch": epoch, "first_seq": first, "count": len(recs), "term": ha.term,
-                "counters": self.engine.counters(), **state_message(self.engine.state, self._dirty_ids)}
+                "counters": self.engine.counters(), **state_message(self.engine.state, self._dirty_ids),
+                "sync": self._sync_next}
         self._dirty_ids = []
         self._state_dirty = False
+        self._sync_next = False
         if not link.send(b"R", head, np.ascontiguousarray(recs).tobytes() if len(recs) else None):
             ha.degraded, self.peer_next = True, None
             return
@@ -352,7 +372,12 @@ class HaWiring(SimCommand):
         self.engine.epoch = epoch
         self.engine.seq = self.eventlog.last_seq
         self._persist()
-        self.link.reply(rid, b"A", {"epoch": epoch, "last_seq": self.eventlog.last_seq})
+        if head.get("sync") is True:
+            # a change the active acks only once durable: durable here too before we ack (a tightening is
+            # acked on being held in memory here and made durable by our own group commit right after)
+            self.commit.drain()
+        self.link.reply(rid, b"A", {"epoch": epoch, "last_seq": self.eventlog.last_seq,
+                                    "durable_version": self.commit.durable_version})
 
     # ------------------------------------------------------------------ drop copy + journal
     def _flush_events(self) -> None:

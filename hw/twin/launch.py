@@ -56,7 +56,7 @@ from hw.errors import TwinStartError
 from hw.procs import pid_alive
 from hw.twin.persistence import endpoint_file, read_endpoint_file
 from hw.twin.state import provisioned_state
-from hw.twin.statestore import STATE_FILE, save_state
+from hw.twin.statestore import STATE_FILE, mark_clean, save_state
 
 __all__ = ["TwinHandle", "TwinPair", "free_ports", "provision_pair_keys", "read_endpoint_file", "settings_ports",
            "start_pair", "start_twin", "stop_twin", "twin_request"]
@@ -289,7 +289,9 @@ def start_twin(home: Path | str, node: str = "primary", ports: dict[str, int] | 
     handle = TwinHandle(home, node, port_map, flow_rate, seed, ha_port, peer, heartbeat_ms, bind, netns)
     fresh = not (handle.state_dir / STATE_FILE).exists() and not (handle.state_dir / "events").exists()
     if provision and fresh:
-        save_state(handle.state_dir, provisioned_state(_today_ny()))
+        state = provisioned_state(_today_ny())
+        save_state(handle.state_dir, state)
+        mark_clean(handle.state_dir, state)  # provisioned, not crashed: the first start restores it
     handle._spawn()
     if wait:
         try:

@@ -1,8 +1,10 @@
 """TwinCore's persistence wiring: what a twin node keeps on disk besides the event journal's contents.
 
 At start, the control state is recovered (statestore.load_state; unreadable -> `unknown_state`, HALTED, the
-bad file kept aside) and moved to a new epoch past every one the journal holds, so a restart never reuses a
-published seq; after every applied mutating command the engine calls `_persist` before the reply goes out.
+bad file kept aside; readable but without a clean-shutdown marker -> restored, firm HALTED) and moved to a
+new epoch past every one the journal holds, so a restart never reuses a published seq; after every applied
+mutating command the engine calls `_persist`, which hands the state to the group commit (groupcommit.py);
+a clean stop flushes everything, snapshots and writes the clean-shutdown marker last (`_close_state`).
 The endpoint file (<home>/run/twin-<node>.json) tells launchers and corectl where this node listens.
 """
 
@@ -16,11 +18,13 @@ from typing import Any
 
 import orjson
 
+from core_bridge.protocol import KillLevel
 from hw.errors import TwinStateError
 from hw.twin.engine import CoreEngine
 from hw.twin.eventlog import EventLog
+from hw.twin.groupcommit import TEST_DELAY_ENV, GroupCommit
 from hw.twin.state import TwinState, unknown_state
-from hw.twin.statestore import STATE_FILE, load_state, save_state
+from hw.twin.statestore import STATE_FILE, load_state, mark_clean, save_state, take_clean_mark
 
 log = logging.getLogger("hw.twin")
 
@@ -51,10 +55,18 @@ class PersistenceWiring:
     instance: str
     engine: CoreEngine
     eventlog: EventLog
+    commit: GroupCommit
+    start_kind: str  # how this start found the state: "clean", "unclean" or "unknown" (status `start`)
 
     def _recover_state(self) -> TwinState:
-        """The persisted state (or unknown: HALTED), in a new epoch, saved; the journal opens that epoch."""
+        """The persisted state (or unknown: HALTED), in a new epoch, saved; the journal opens that epoch.
+
+        The start rule of protocol v2 (docs/protocol.md §3.8): after a clean stop (its marker names the state
+        version the state files hold) the persisted state is restored as it is; after any other stop the state
+        is restored but the firm comes up HALTED with `state_unknown` (a tightening acked but not yet durable
+        may be missing from it), one state version later. The marker is removed before anything is served."""
         self.eventlog = EventLog(self.state_dir / "events")
+        mark = take_clean_mark(self.state_dir)
         try:
             state = load_state(self.state_dir)
         except TwinStateError as exc:
@@ -63,9 +75,21 @@ class PersistenceWiring:
             if bad.exists():
                 os.replace(bad, self.state_dir / f"{STATE_FILE}.corrupt-{time.time_ns()}")
             state = unknown_state()
+            self.start_kind = "unknown"
+        else:
+            if mark is not None and mark.get("state_version") == state.state_version:
+                self.start_kind = "clean"
+            else:
+                log.error("no clean-shutdown marker for state version %d: unclean stop, coming up HALTED "
+                          "(state kept, kill state flagged unknown)", state.state_version)
+                self.start_kind = "unclean"
+                state.kill_firm = KillLevel.HALTED
+                state.state_unknown = True
+                state.state_version += 1
         state.epoch = max([state.epoch, *self.eventlog.epochs()]) + 1
         save_state(self.state_dir, state)
         self.eventlog.open_epoch(state.epoch)
+        self.commit = GroupCommit(self.state_dir, state.state_version, delay_s=_test_commit_delay_s())
         return state
 
     def _write_endpoint_file(self) -> None:
@@ -80,4 +104,23 @@ class PersistenceWiring:
         os.replace(tmp, path)
 
     def _persist(self) -> None:
-        save_state(self.state_dir, self.engine.state)
+        """Hand the current state to the group commit (durable soon; see `commit.durable_version`)."""
+        self.commit.submit(self.engine.state)
+
+    def _close_state(self) -> None:
+        """A clean stop: every record flushed, a final snapshot, then the clean-shutdown marker, last."""
+        self.commit.close()
+        save_state(self.state_dir, self.engine.state, snapshot=True)
+        mark_clean(self.state_dir, self.engine.state)
+
+
+def _test_commit_delay_s() -> float:
+    """The test-only flush delay (groupcommit.TEST_DELAY_ENV, milliseconds); 0 unless a test sets it."""
+    raw = os.environ.get(TEST_DELAY_ENV, "")
+    try:
+        ms = float(raw) if raw else 0.0
+    except ValueError:
+        ms = 0.0
+    if ms > 0:
+        log.warning("%s=%s: the group commit waits %.1f ms before each flush (test only)", TEST_DELAY_ENV, raw, ms)
+    return max(0.0, ms) / 1000

@@ -4,9 +4,10 @@ Each node binds a CURVE ROUTER (its `ha` endpoint) and connects a CURVE DEALER t
 uses the `peer` client key (admin role, only that identity is served on the ROUTER).
 
     DEALER -> peer ROUTER   [b"H", json]            heartbeat every heartbeat_ms: instance, node, FSM state,
-                                                      term, epoch, last_seq (what this node holds)
+                                                      term, epoch, last_seq, state_version (what it holds)
     DEALER -> peer ROUTER   [b"R", json, records]   replication: epoch, first_seq, count, the control state
-                                                      (TwinState.to_json), new applied ids, engine counters
+                                                      (TwinState.to_json), new applied ids, engine counters,
+                                                      sync (flush before acking: a change acked once durable)
     ROUTER -> peer DEALER   [b"A", json]            ack: the passive holds epoch/last_seq (journaled, state saved)
     ROUTER -> peer DEALER   [b"N", json]            nack: GAP (resend from last_seq+1) or HA_FENCED (we are
                                                       active with a newer term: the sender must step down)
@@ -93,6 +94,7 @@ class ReplicaState:
     synced: bool = False  # received the active's state at least once
     counters: dict[str, Any] = field(default_factory=dict)
     announced: tuple[int, int] = (0, 0)  # (epoch, last_seq) the active last announced in a heartbeat
+    announced_sv: int = 0  # the state version it announced with them (a takeover below it is unsure)
 
 
 def state_message(state: TwinState, applied_ids: list[str] | None) -> dict[str, Any]:
@@ -198,9 +200,9 @@ class PeerLink:
         return (frames[0], head) if isinstance(head, dict) else None
 
 
-def heartbeat_head(ha: HaNode, instance: str, epoch: int, last_seq: int) -> dict[str, Any]:
+def heartbeat_head(ha: HaNode, instance: str, epoch: int, last_seq: int, state_version: int = 0) -> dict[str, Any]:
     return {"instance": instance, "node": ha.node, "state": ha.state, "term": ha.term, "epoch": epoch,
-            "last_seq": last_seq, "fenced": ha.fenced}
+            "last_seq": last_seq, "fenced": ha.fenced, "state_version": state_version}
 
 
 def peer_view(head: dict[str, Any]) -> PeerView:

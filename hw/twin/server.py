@@ -1,10 +1,12 @@
 """TwinCore: the twin's sockets and main loop around `engine.CoreEngine`.
 
-One thread, one poll loop (like the real core's control thread): control ROUTER, rewind ROUTER, telemetry
-PUB and drop-copy PUB, all CURVE servers authenticated by ZAP against roles.json. Each loop turn:
-control requests (each reply is sent only after its events are journaled and published and the state is
-persisted), rewind requests (served in chunks, a few per turn, so the loop never stalls), temporary
-limit reverts, simulated flow, stream batches, heartbeats (100 ms) and health (1 s).
+One poll loop (like the real core's control thread): control ROUTER, rewind ROUTER, telemetry PUB and
+drop-copy PUB, all CURVE servers authenticated by ZAP against roles.json, plus the group commit's wake-up
+pipe (its flusher thread writes and fdatasyncs the state log, groupcommit.py). Each loop turn: acks the
+group commit made durable (`_on_durable`), control requests (each reply is sent after its events are
+journaled and published: at once for a tightening control, once durable otherwise), rewind requests
+(served in chunks, a few per turn, so the loop never stalls), temporary limit reverts, simulated flow,
+stream batches, heartbeats (100 ms) and health (1 s).
 
 This module creates the sockets and runs the loop; what each turn calls lives in one mixin per concern:
     sockets.py      SocketServices     control requests, rewind, telemetry
@@ -65,6 +67,11 @@ class TwinCore(SocketServices):
         self.working = WorkingOrders()
         self._dirty_ids = []
         self._state_dirty = False
+        self._sync_next = False
+        self._applied_now = None
+        self._not_durable = {}
+        self._held = []
+        self._followups = []
         self.peer_next = None
         self._resync = False
         self.node = node
@@ -126,6 +133,7 @@ class TwinCore(SocketServices):
         self.poller = zmq.Poller()
         self.poller.register(self.control, zmq.POLLIN)
         self.poller.register(self.rewind, zmq.POLLIN)
+        self.poller.register(self.commit.notify_fd, zmq.POLLIN)
         if self.ha.binary_star:
             assert self.ha_endpoint is not None and self.peer_endpoint is not None
             self.link = PeerLink(self.ctx, keys, client_keypair(self.keys_dir, PEER_IDENTITY),
@@ -142,7 +150,8 @@ class TwinCore(SocketServices):
             if self.ha.is_active():  # a passive's state is the replica; its engine's books are not live
                 self._flush_events()
                 self.engine.sync_positions()
-            self._persist()
+            self._close_state()  # flush, snapshot, then the clean-shutdown marker
+            self._on_durable()  # acks still held go out (best effort: the sockets close next)
         finally:
             if self.link is not None:
                 self.link.close()
@@ -188,6 +197,8 @@ class TwinCore(SocketServices):
                     if time.monotonic_ns() >= next_peer_hb:
                         self._peer_heartbeat()
                         next_peer_hb = time.monotonic_ns() + peer_hb_ns
+                if self.commit.notify_fd in ready:
+                    self._on_durable()
                 if self.control in ready:
                     self._serve_control()
                 if self.rewind in ready:

@@ -1,7 +1,9 @@
 """What TwinCore serves on its client-facing sockets: control requests, rewind, telemetry.
 
 Control ROUTER: each request is authenticated (ZAP User-Id -> roles.json), passes the HA gate and goes to
-the engine; its reply is sent only after its events are journaled and published and the state is persisted.
+the engine; its reply is sent after its events are journaled and published (replicated first, in a pair):
+at once for a tightening control of a v2 request, and only once the group commit has made it durable for
+everything else that changed state (`_answer`, protocol v2's ack contract, docs/protocol.md §3.8).
 Malformed input never stops the loop: a bad control frame gets a MSG_MALFORMED reply when it carries a
 routing id, anything else is logged and dropped. Rewind ROUTER: requests are served from the event journal
 in chunks, a few per loop turn, so one slow reader never stalls the core. Telemetry PUB: heartbeat, health,
@@ -22,11 +24,15 @@ import zmq
 from core_bridge.auth import Identity, KeyRegistry
 from core_bridge.protocol import (
     MAX_REWIND_SPAN,
+    MUTATING,
     PROTOCOL_VERSION,
     REWIND_CHUNK,
+    STREAM_VERSION,
+    SUPPORTED_VERSIONS,
     TELEMETRY_TOPIC_HEALTH,
     TELEMETRY_TOPIC_HEARTBEAT,
     TELEMETRY_TOPIC_POSITIONS,
+    Command,
     EventFlag,
     Reply,
     Request,
@@ -39,6 +45,7 @@ from hw.twin.ha_wiring import HaWiring
 log = logging.getLogger("hw.twin")
 
 MAX_CONTROL_PER_TURN = 256
+_NOT_VERSIONED = frozenset({Command.HA_PROMOTE, Command.HA_DEMOTE})  # no state version, no idempotency
 MAX_REWIND_JOBS = 64
 REWIND_CHUNKS_PER_TURN = 8
 
@@ -60,6 +67,10 @@ class SocketServices(HaWiring):
     rewind: zmq.Socket
     telemetry: zmq.Socket
     _rewinds: deque[_RewindJob]
+    _applied_now: str | None  # id of the command the engine applied in this request (set by _on_applied)
+    _not_durable: dict[str, tuple[int, bool]]  # applied ids not yet durable -> (state_version, tightening)
+    _held: list[tuple[int, bytes, Reply]]  # acks waiting for the disk: (state_version, routing id, reply)
+    _followups: list[tuple[int, bytes, str]]  # durable_notify follow-ups due: (state_version, routing id, id)
 
     # ------------------------------------------------------------------ control
     def _identity(self, frame: zmq.Frame) -> Identity | None:
@@ -81,37 +92,112 @@ class SocketServices(HaWiring):
                 log.warning("control message from a key not in roles.json dropped")
                 continue
             now = time.time_ns()
+            req: Request | None = None
             if len(frames) != 2:
                 reply = Reply("", False, ReasonCode.MSG_MALFORMED.name, self.engine.state.state_version, {},
                               f"expected 1 body frame, got {len(frames) - 1}")
             else:
-                reply = self._reply_for(frames[1].bytes, ident, now)
+                req, reply = self._reply_for(frames[1].bytes, ident, now)
             self._flush_events()
-            try:
-                self.control.send_multipart([rid, reply.encode()], zmq.NOBLOCK)
-            except zmq.ZMQError as exc:
-                log.info("control reply to a gone or full peer dropped: %s", exc)
+            self._answer(rid, req, reply)
 
-    def _reply_for(self, body: bytes, ident: Identity, now: int) -> Reply:
+    def _reply_for(self, body: bytes, ident: Identity, now: int) -> tuple[Request | None, Reply]:
         try:
             req = Request.decode(body)
         except ValueError as exc:
             unknown = str(exc).startswith("unknown command")
             code = ReasonCode.MSG_UNKNOWN_COMMAND if unknown else ReasonCode.MSG_MALFORMED
             log.info("bad control frame from %s: %s", ident.name, exc)
-            return Reply(_best_effort_id(body), False, code.name, self.engine.state.state_version, {}, str(exc)[:200])
+            return None, Reply(_best_effort_id(body), False, code.name, self.engine.state.state_version, {},
+                               str(exc)[:200])
         except Exception as exc:  # orjson can raise on pathological input; never let it out of the loop
             log.warning("undecodable control frame from %s: %r", ident.name, exc)
-            return Reply("", False, ReasonCode.MSG_MALFORMED.name, self.engine.state.state_version, {}, "undecodable")
+            return None, Reply("", False, ReasonCode.MSG_MALFORMED.name, self.engine.state.state_version, {},
+                               "undecodable")
         gate = self._ha_gate(req, ident, now)
         if gate is not None:
-            return gate
+            return req, gate
+        self.engine.tightening = False
+        self._applied_now = None
         try:
-            return self.engine.handle(req, ident, now)
+            return req, self.engine.handle(req, ident, now)
         except Exception:  # a bug must not take the core down: report, refuse, keep serving
             log.exception("command %s failed", req.cmd.value)
-            return Reply(req.id, False, ReasonCode.MSG_ARGS_INVALID.name, self.engine.state.state_version, {},
-                         "internal error while applying; nothing acknowledged")
+            return req, Reply(req.id, False, ReasonCode.MSG_ARGS_INVALID.name, self.engine.state.state_version, {},
+                              "internal error while applying; nothing acknowledged")
+
+    # ------------------------------------------------------------------ the ack contract (protocol v2, §3.8)
+    def _answer(self, rid: bytes, req: Request | None, reply: Reply) -> None:
+        """Send a reply now, or hold it until its change is durable. An ack (or the replay of one) of a
+        mutating command waits for durability unless the command was tightening and the request speaks v2;
+        a v2 reply carries the durable version at the time it is sent."""
+        v = req.v if req is not None and req.v in SUPPORTED_VERSIONS else PROTOCOL_VERSION
+        reply.v = v
+        durable = self.commit.durable_version
+        if req is not None and reply.ok and req.cmd in MUTATING and req.cmd not in _NOT_VERSIONED:
+            sv = reply.state_version
+            if self._applied_now == req.id:
+                tight = self.engine.tightening
+                if sv > durable:
+                    self._not_durable[req.id] = (sv, tight)
+            else:  # a replay: as its original; one no longer waiting for the disk is durable already
+                tight = self._not_durable.get(req.id, (0, True))[1]
+            if sv > durable:
+                if v < 2 or not tight:
+                    self._held.append((sv, rid, reply))
+                    self._await_flush(sv)
+                    return
+                self._send_reply(rid, reply, durable)
+                if req.durable_notify:  # after the ack it follows
+                    self._followups.append((sv, rid, req.id))
+                    self._await_flush(sv)
+                return
+        self._send_reply(rid, reply, durable)
+
+    def _await_flush(self, sv: int) -> None:
+        """Something waits for the disk: have the group commit wake the loop (and catch a flush that ended
+        before it could see the request)."""
+        self.commit.want_wake = True
+        if self.commit.durable_version >= sv:
+            self._on_durable()
+
+    def _send_reply(self, rid: bytes, reply: Reply, durable: int) -> None:
+        if reply.v >= 2:
+            reply.durable_version = durable
+        try:
+            self.control.send_multipart([rid, reply.encode()], zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            log.info("control reply to a gone or full peer dropped: %s", exc)
+
+    def _on_durable(self) -> None:
+        """The group commit moved: send the held acks and the follow-ups it made durable."""
+        durable = self.commit.take_notifications()
+        if self.commit.failed is not None:
+            try:
+                self.commit.recover(self.engine.state)
+            except Exception:
+                log.exception("state cannot be made durable; held acks stay held")
+            durable = self.commit.durable_version
+        if any(sv <= durable for sv, _, _ in self._held):
+            keep = []
+            for sv, rid, reply in sorted(self._held, key=lambda h: h[0]):
+                if sv <= durable:
+                    self._send_reply(rid, reply, durable)
+                else:
+                    keep.append((sv, rid, reply))
+            self._held = keep
+        if self._followups:
+            keep_f = []
+            for sv, rid, rid_id in self._followups:
+                if sv <= durable:
+                    self._send_reply(rid, Reply(rid_id, True, "OK", sv, {}, "", 2, durable, "durable"), durable)
+                else:
+                    keep_f.append((sv, rid, rid_id))
+            self._followups = keep_f
+        if self._not_durable:
+            for rid_id in [k for k, (sv, _) in self._not_durable.items() if sv <= durable]:
+                del self._not_durable[rid_id]
+        self.commit.want_wake = bool(self._held or self._followups)
 
     # ------------------------------------------------------------------ rewind
     def _accept_rewinds(self) -> None:
@@ -142,8 +228,8 @@ class SocketServices(HaWiring):
             return ReasonCode.MSG_MALFORMED, -1, "not JSON"
         if not isinstance(obj, dict):
             return ReasonCode.MSG_MALFORMED, -1, "not a JSON object"
-        if obj.get("v") != PROTOCOL_VERSION or isinstance(obj.get("v"), bool):
-            return ReasonCode.MSG_VERSION_UNSUPPORTED, -1, "v must be 1"
+        if obj.get("v") not in (STREAM_VERSION, PROTOCOL_VERSION) or isinstance(obj.get("v"), bool):
+            return ReasonCode.MSG_VERSION_UNSUPPORTED, -1, f"v must be {STREAM_VERSION} (or {PROTOCOL_VERSION})"
         vals = [obj.get(k) for k in ("epoch", "from_seq", "to_seq")]
         if not all(_int_in(v, 0, 2**63 - 1) for v in vals):
             return ReasonCode.MSG_MALFORMED, -1, "epoch, from_seq, to_seq must be non-negative integers"
@@ -195,6 +281,7 @@ class SocketServices(HaWiring):
         eng = self.engine
         hb = {"node": self.node, "epoch": eng.epoch, "fsm": self.ha.state, "term": self.ha.term,
               "last_seq": eng.seq, "state_version": eng.state.state_version,
+              "durable_version": self.commit.durable_version,
               "core_time_ns": time.time_ns(), "trading_state": eng.state.kill_firm.name, "ha_role": eng.ha.ha_role,
               "stream_remaining": self._stream_job.remaining if self._stream_job else 0}
         self.telemetry.send_multipart([TELEMETRY_TOPIC_HEARTBEAT, orjson.dumps(hb)], zmq.NOBLOCK)
@@ -203,7 +290,8 @@ class SocketServices(HaWiring):
         eng = self.engine
         h = {"node": self.node, "epoch": eng.epoch, "core_time_ns": time.time_ns(),
              "orders_per_s": round(orders_per_s, 1), "auth_failures": self.auth.failures,
-             "flow_rate": self._flow_rate if self._flow else 0, **eng.health()}
+             "flow_rate": self._flow_rate if self._flow else 0, **eng.health(),
+             "durable_version": self.commit.durable_version, "durable_lag_ns": _lag_stats(self.commit.take_lags())}
         if self.ha.binary_star:
             h["ha"] = self.ha.status(eng.epoch)
         self.telemetry.send_multipart([TELEMETRY_TOPIC_HEALTH, orjson.dumps(h)], zmq.NOBLOCK)
@@ -221,3 +309,13 @@ def _best_effort_id(body: bytes) -> str:
         return ""
     rid = obj.get("id") if isinstance(obj, dict) else None
     return rid if isinstance(rid, str) and len(rid) <= 128 else ""
+
+
+def _lag_stats(lags: list[int]) -> dict[str, int | None]:
+    """Apply-to-durable lag over the last health period (submit to the group commit -> flushed)."""
+    lags.sort()
+
+    def pct(p: float) -> int | None:
+        return lags[min(len(lags) - 1, int(p * len(lags)))] if lags else None
+
+    return {"p50": pct(0.5), "p99": pct(0.99), "max": lags[-1] if lags else None, "samples": len(lags)}

@@ -1,4 +1,4 @@
-"""Which applied controls are *tightening* (protocol v2's ack contract, docs/protocol.md §3.1).
+"""Which applied controls are *tightening* (protocol v2's ack contract, docs/protocol.md §3.8).
 
 A tightening control is acked as soon as it is applied and made durable by the group commit right after; any
 other applied mutating command is acked only once durable. A command of `protocol.TIGHTENABLE` is tightening

@@ -178,3 +178,22 @@ def test_key_setting_when_colo_ops_key_is_monitor_then_kill_is_role_denied(twin_
     code, doc, _ = corectl("--key", "operator", "kill", "--firm", "--reason", "x", "--json",
                            env_extra={"COLO_OPS_KEY": "monitor"})
     assert code == 0 and doc["level"] == "HALTED"
+
+
+def test_kill_when_wait_durable_then_applied_and_durable_printed_and_audited(twin_core: TwinHandle) -> None:
+    from core_bridge.audit import default_path, read_audit
+
+    code, text, err = corectl("kill", "--symbol", "TSLA", "--reason", "INC-7")
+    assert code == 0, err
+    assert text.startswith("ACK symbol TSLA: ACTIVE -> HALTED") and ": applied" in text  # acked when applied
+    code, doc, err = corectl("kill", "--symbol", "MSFT", "--reason", "INC-7", "--wait-durable", "--json")
+    assert code == 0, err
+    assert doc["applied"] is True and doc["durable"] is True and doc["durable_version"] >= doc["state_version"]
+    assert doc["durable_ns"] >= doc["applied_ns"] > 0
+    code, text, err = corectl("resume", "--symbol", "MSFT", "--reason", "INC-7 over", "--wait-durable")
+    assert code == 0, err
+    assert "applied, durable" in text  # a resume is acked only once durable
+    rec = read_audit(default_path(twin_core.home)).records
+    msft = [r for r in rec if r.get("key") == "MSFT"]
+    assert [r["result"] for r in msft] == ["ok", "ok"]
+    assert all(r["applied_ns"] and r["durable_ns"] and r["durable_ns"] >= r["applied_ns"] for r in msft)

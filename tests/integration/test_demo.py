@@ -166,7 +166,7 @@ def test_browser_when_the_ui_and_the_ops_report_are_opened_then_deployments_and_
     assert web is not None, "the demo's ops web is not running"
     report = _chromium(f"{web['reports_base_url']}/{DAY.isoformat()}/ops-report.html", screens / "ops-report.png",
                        budget_ms=3000)
-    for section in ("HA drill", "Reconciliation", "CAT"):
+    for section in ("HA drill", "Reconciliation", "CAT", "Exceptions", "file rejected", "CAT error"):
         assert section in report, section
     assert "primary_crash" in report or "primary_network" in report  # the HA table has its rows
     assert str(out["trouble"]["misbooked"]["exec_id"]) in report or "QTY" in report  # the seeded break shows

@@ -60,12 +60,13 @@ SANITIZER_ENV = {
     "ASAN_OPTIONS": "detect_leaks=1:halt_on_error=1:exitcode=86:strict_string_checks=1",
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
 }
-HB_FIELDS = {"node", "epoch", "last_seq", "state_version", "core_time_ns", "trading_state", "ha_role",
-             "stream_remaining"}
+HB_FIELDS = {"node", "epoch", "last_seq", "state_version", "durable_version", "core_time_ns", "trading_state",
+             "ha_role", "stream_remaining"}
 HEALTH_FIELDS = {"node", "epoch", "core_time_ns", "orders_per_s", "rejects", "exposure", "gate_latency_ns",
                  "auth_failures", "trading_state", "orders_working", "flow_rate"}
 STATUS_FIELDS = {"node", "ha_role", "trading_state", "kill", "last_seq", "epoch", "limits_version", "state_version",
-                 "state_unknown", "orders_working", "uptime_s", "core_time_ns", "auth_failures"}
+                 "state_unknown", "orders_working", "uptime_s", "core_time_ns", "auth_failures", "durable_version",
+                 "start"}
 
 
 # ----------------------------------------------------------------------------------------------- harness
@@ -256,15 +257,18 @@ def test_status_comes_up_fail_closed_then_hello_negotiates_version_1(refcore: Re
     assert st.result["kill"] == {"firm": "HALTED", "account": {}, "symbol": {}, "venue": {}}
     assert st.state_version == st.result["state_version"] == 0
     assert st.result["epoch"] == refcore.epoch and isinstance(st.result["core_time_ns"], int)
-    assert hello.result == {"protocol": PROTOCOL_VERSION, "core_id": "refcore-primary", "node": "primary",
-                            "epoch": refcore.epoch, "identity": "monitor", "role": "monitor"}
+    assert hello.result == {"protocol": PROTOCOL_VERSION, "versions": [1, 2], "core_id": "refcore-primary",
+                            "node": "primary", "epoch": refcore.epoch, "identity": "monitor", "role": "monitor"}
     with refcore.client("admin") as adm:
         assert adm.hello().result["role"] == "admin"
 
     raw = refcore.socket(zmq.DEALER, "control", "operator")
     try:
-        other = Reply.decode(rpc(raw, request("hello", rid="hello-v2", v=2)))
-        assert (other.ok, other.code, other.id) == (False, "MSG_VERSION_UNSUPPORTED", "hello-v2")
+        other = Reply.decode(rpc(raw, request("hello", rid="hello-v3", v=3)))
+        assert (other.ok, other.code, other.id) == (False, "MSG_VERSION_UNSUPPORTED", "hello-v3")
+        assert other.result == {"versions": [1, 2]}  # what the core speaks: the client picks one
+        old = Reply.decode(rpc(raw, request("hello", rid="hello-v1", v=1)))  # a v1 client still works
+        assert old.ok and old.v == 1 and old.result["protocol"] == 1 and old.durable_version is None
         assert Reply.decode(rpc(raw, b"not json")).code == "MSG_MALFORMED"
         bogus = orjson.loads(rpc(raw, orjson.dumps({"v": 1, "cmd": "format_disk", "id": "x1", "operator": "o",
                                                     "reason": "r", "expires_ns": 1})))
@@ -301,8 +305,10 @@ ENVELOPE_CASES = [  # (frame, code, id in the reply): the processing order of do
     (_envelope(id="x" * 129), "MSG_MALFORMED", ""),
     (_envelope(id="\u00e9" * 128), "OK", "\u00e9" * 128),  # 128 characters, 256 bytes
     (_envelope(cmd="format_disk"), "MSG_UNKNOWN_COMMAND", "env-1"),
-    (_envelope(cmd="format_disk", v=2), "MSG_UNKNOWN_COMMAND", "env-1"),
-    (_envelope(v=2), "MSG_VERSION_UNSUPPORTED", "env-1"),
+    (_envelope(cmd="format_disk", v=3), "MSG_UNKNOWN_COMMAND", "env-1"),
+    (_envelope(v=3), "MSG_VERSION_UNSUPPORTED", "env-1"),
+    (_envelope(v=2), "OK", "env-1"),
+    (_envelope(durable_notify="yes"), "MSG_MALFORMED", "env-1"),
     (_envelope(v=9_999_999_999_999_999_999), "MSG_VERSION_UNSUPPORTED", "env-1"),
     (_envelope(expires_ns=-(2**63)), "MSG_EXPIRED", "env-1"),
     (_envelope(cmd="sim", args={"action": "stream"}), "MSG_UNKNOWN_COMMAND", "env-1"),  # twin-only
@@ -319,7 +325,9 @@ def test_envelope_edge_cases_get_the_protocols_codes(refcore: RefCore, frame: by
     finally:
         raw.close(0)
     assert (reply["code"], reply["id"], reply["ok"]) == (code, rid, code == "OK"), reply
-    assert set(reply) == {"v", "id", "ok", "code", "state_version", "result", "message"}
+    # a v2 reply (and one to a request whose version is not known yet) carries durable_version; a v1 one not
+    v2 = {"durable_version"} if reply["v"] >= 2 else set()
+    assert set(reply) == {"v", "id", "ok", "code", "state_version", "result", "message"} | v2
 
 
 def test_set_kill_with_an_idempotent_retry_is_applied_once(refcore: RefCore) -> None:
@@ -333,12 +341,15 @@ def test_set_kill_with_an_idempotent_retry_is_applied_once(refcore: RefCore) -> 
 
         sym = op.set_kill("symbol", "AAPL", "HALTED", "news", idempotency_key="aapl-halt")
         assert sym.state_version == first.state_version + 1 and sym.result["previous"] == "ACTIVE"
-        # a Lazy Pirate retry is the same frame again: the original reply comes back byte for byte
+        # a Lazy Pirate retry is the same frame again: the original reply comes back (v2: with the core's
+        # durable_version as of the replay; a v1 reply has none, so it comes back byte for byte)
         raw = refcore.socket(zmq.DEALER, "control", "operator")
         try:
             frame = request("set_kill", {"scope": "venue", "key": "NYSE", "level": "CANCEL_ONLY"}, rid="nyse-co")
             replies = [rpc(raw, frame), rpc(raw, frame)]
-            assert replies[0] == replies[1]
+            first_ack, replay = (orjson.loads(r) for r in replies)
+            assert replay["durable_version"] >= first_ack["state_version"]  # committed by the time of the replay
+            assert {**first_ack, "durable_version": 0} == {**replay, "durable_version": 0}
             nyse = Reply.decode(replies[0])
             assert nyse.ok and nyse.state_version == sym.state_version + 1
             other_args = Reply.decode(rpc(raw, request("set_kill", {"scope": "venue", "key": "NYSE",
@@ -351,7 +362,7 @@ def test_set_kill_with_an_idempotent_retry_is_applied_once(refcore: RefCore) -> 
             assert expired.code == "MSG_EXPIRED" and bad_level.code == "MSG_ARGS_INVALID"
             assert "level" in bad_level.message
             # an expired retry of an applied id still gets the original reply
-            assert rpc(raw, frame) == replies[0]
+            assert rpc(raw, frame) == replies[1]
         finally:
             raw.close(0)
         same_level = op.set_kill("symbol", "AAPL", "HALTED", "again")  # set, not toggled: applied, no event
@@ -466,7 +477,7 @@ def test_rewind_serves_a_published_range_and_refuses_outside_it(refcore: RefCore
         assert chunks == [] and end["code"] == "REWIND_OUT_OF_RANGE" and end["last_seq"] >= last, (req, end)
     chunks, end = rewind(refcore, {"v": 1, "epoch": refcore.epoch + 7, "from_seq": 1, "to_seq": 2})
     assert chunks == [] and (end["code"], end["last_seq"]) == ("REWIND_EPOCH_UNKNOWN", 0)
-    chunks, end = rewind(refcore, {"v": 2, "epoch": refcore.epoch, "from_seq": 1, "to_seq": 2})
+    chunks, end = rewind(refcore, {"v": 3, "epoch": refcore.epoch, "from_seq": 1, "to_seq": 2})
     assert chunks == [] and end["code"] == "MSG_VERSION_UNSUPPORTED"
     chunks, end = rewind(refcore, {"v": 1, "epoch": refcore.epoch, "from_seq": "1", "to_seq": 2})
     assert chunks == [] and end["code"] == "MSG_MALFORMED"
@@ -530,6 +541,53 @@ def test_telemetry_heartbeats_at_the_protocol_cadence(refcore: RefCore) -> None:
     assert 70 <= float(np.median(core_gaps_ms)) <= 160, core_gaps_ms
     assert set(health) == HEALTH_FIELDS and isinstance(health["auth_failures"], int)
     assert set(health["gate_latency_ns"]) == {"p50", "p99", "max", "samples"}
+
+
+# ----------------------------------------------------------------------------------------------- ack contract
+def test_ack_contract_tightening_at_once_loosening_when_committed_v1_always_committed(
+        refcore_binary: Path, tmp_path: Path) -> None:
+    """Protocol v2 on the C core, with its simulated commit slowed to 300 ms so the window shows."""
+    core = start_refcore(refcore_binary, tmp_path, "--assume-active", "--flow-interval-ms", "0",
+                         "--commit-delay-us", "300000")
+    raw = core.socket(zmq.DEALER, "control", "operator")
+    try:
+        kill = request("set_kill", {"scope": "symbol", "key": "AAPL", "level": "HALTED"}, rid="t-kill")
+        t0 = time.monotonic()
+        ack = Reply.decode(rpc(raw, kill))
+        assert time.monotonic() - t0 < 0.25, "a tightening must be acked without waiting for the commit"
+        assert ack.ok and not ack.durable and ack.durable_version == ack.state_version - 1
+        # a retry while it is not yet committed is replayed at once too
+        assert Reply.decode(rpc(raw, kill)).state_version == ack.state_version
+        # a loosening (resume) is acked only once committed: its ack says durable
+        t0 = time.monotonic()
+        resume = Reply.decode(rpc(raw, request("set_kill", {"scope": "symbol", "key": "AAPL", "level": "ACTIVE"},
+                                               rid="t-resume")))
+        assert resume.ok and resume.durable and resume.durable_version >= resume.state_version
+        assert time.monotonic() - t0 >= 0.2
+        # v1: every ack of a change waits for the commit and carries no durable_version
+        v1 = request("set_kill", {"scope": "venue", "key": "ARCA", "level": "HALTED"}, rid="t-v1", v=1)
+        old = rpc(raw, v1)
+        assert b"durable_version" not in old and orjson.loads(old)["v"] == 1
+        assert rpc(raw, v1) == old  # a v1 replay is byte for byte
+        # durable_notify: the ack now, a follow-up frame once committed
+        frame = Request(Command.SET_KILL, "t-notify", "pytest", "r", time.time_ns() + 10**10,
+                        {"scope": "account", "key": "REF01", "level": "CANCEL_ONLY"}, 2, True).encode()
+        early = Reply.decode(rpc(raw, frame))
+        assert early.ok and not early.durable and not early.followup
+        assert raw.poll(5000)
+        note = Reply.decode(raw.recv())
+        assert (note.id, note.followup, note.state_version) == ("t-notify", "durable", early.state_version)
+        assert note.durable
+    finally:
+        raw.close(0)
+    with core.client("operator") as op:  # the bridge client: applied at once, then --wait-durable semantics
+        r = op.set_kill("firm", None, "HALTED", "contract", wait_durable=True)
+        assert r.ok and r.durable and op.last_outcome is not None
+        assert op.last_outcome.durable_ns is not None and op.last_outcome.applied_ns is not None
+        assert op.last_outcome.durable_ns - op.last_outcome.applied_ns >= 100_000_000  # the 300 ms commit
+        st = op.status().result
+        assert st["durable_version"] == st["state_version"]
+    core.assert_clean_exit()
 
 
 # ----------------------------------------------------------------------------------------------- a bulk core

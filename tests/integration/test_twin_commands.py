@@ -124,7 +124,8 @@ def test_hello_when_monitor_then_identity_role_and_epoch_reported(twin_core_modu
         r = rpc(s, Command.HELLO).result
     finally:
         s.close(0)
-    assert r["protocol"] == 1 and r["identity"] == "monitor" and r["role"] == "monitor" and r["epoch"] >= 1
+    assert r["protocol"] == 2 and r["versions"] == [1, 2]
+    assert r["identity"] == "monitor" and r["role"] == "monitor" and r["epoch"] >= 1
 
 
 def test_snapshot_when_requested_then_holds_every_documented_field(op: zmq.Socket) -> None:
@@ -438,7 +439,7 @@ def test_rewind_when_range_known_then_records_replayed_with_flag_and_end_frame(t
         ({"v": 1, "epoch": 1, "from_seq": 5, "to_seq": 4}, "REWIND_OUT_OF_RANGE"),
         ({"v": 1, "epoch": 999, "from_seq": 1, "to_seq": 1}, "REWIND_EPOCH_UNKNOWN"),
         ({"v": 1, "epoch": "1", "from_seq": 1, "to_seq": 1}, "MSG_MALFORMED"),
-        ({"v": 2, "epoch": 1, "from_seq": 1, "to_seq": 1}, "MSG_VERSION_UNSUPPORTED"),
+        ({"v": 3, "epoch": 1, "from_seq": 1, "to_seq": 1}, "MSG_VERSION_UNSUPPORTED"),
     ],
 )
 def test_rewind_when_request_bad_then_only_an_end_frame_with_code(twin_core_module: TwinHandle,

@@ -87,12 +87,27 @@ def test_retry_when_sent_again_after_restart_then_still_applied_once(twin_core: 
     assert st["last_seq"] == 0  # nothing re-applied, so no new KILL_STATE_CHANGED in the new epoch
 
 
-def test_restart_when_killed_hard_then_persisted_kill_state_survives(twin_core: TwinHandle) -> None:
+def test_restart_when_killed_hard_then_persisted_kill_state_survives_under_a_halted_firm(
+        twin_core: TwinHandle) -> None:
     call(twin_core, Command.SET_KILL, {"scope": "symbol", "key": "MSFT", "level": "CANCEL_ONLY"})
+    wait_durable(twin_core)
     twin_core.kill()
     twin_core.restart()
     st = call(twin_core, Command.STATUS)
-    assert st["kill"]["symbol"] == {"MSFT": "CANCEL_ONLY"} and st["state_unknown"] is False
+    assert st["kill"]["symbol"] == {"MSFT": "CANCEL_ONLY"}
+    # an unclean stop: whatever was persisted, the firm comes up HALTED (protocol v2 start rule)
+    assert (st["trading_state"], st["state_unknown"], st["start"]) == ("HALTED", True, "unclean")
+
+
+def wait_durable(handle: TwinHandle, deadline_s: float = 5.0) -> None:
+    """Until the twin's durable version has reached its state version (the group commit flushed)."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        st = call(handle, Command.STATUS)
+        if st["durable_version"] >= st["state_version"]:
+            return
+        time.sleep(0.005)
+    raise AssertionError("the twin never made its state durable")
 
 
 def test_rewind_when_epoch_before_restart_then_still_served(twin_core: TwinHandle) -> None:

@@ -72,3 +72,18 @@ def test_ops_report_when_ha_drill_report_written_then_drill_table_filled(tmp_pat
     assert "| primary_network | FAIL | sigstop (no network namespaces) | 280.0 | 950.0 |  | 3 | 1 |" in md
     again = write_ops_report(OpsDay(date="2026-11-20", drills=drills_from(ha_dir)), tmp_path / "again")
     assert again.read_bytes() == (tmp_path / "out" / "ops-report.html").read_bytes()
+
+
+def test_exceptions_when_none_then_the_report_says_so_and_when_some_then_each_is_a_row() -> None:
+    from reports.ops_report import OpsDay, render_html, render_markdown
+
+    empty = OpsDay(date="2026-11-20")
+    assert "no exceptions on this date" in render_html(empty) and "no exceptions on this date" in render_markdown(empty)
+    day = OpsDay(date="2026-11-20", exceptions=[
+        {"kind": "file rejected", "item": "balances_20261120.csv", "detail": "line 5 field equity: not a decimal",
+         "status": "re-delivered and loaded"},
+        {"kind": "recon RECON_QTY_MISMATCH", "item": "PROP01 AAPL", "detail": "exec_id=7", "status": "OPEN"}])
+    html, md = render_html(day), render_markdown(day)
+    for text in ("balances_20261120.csv", "re-delivered and loaded", "RECON_QTY_MISMATCH", "PROP01 AAPL"):
+        assert text in html and text in md
+    assert "no exceptions on this date" not in html
