@@ -5,7 +5,15 @@ Kept dependency-free (tomllib + os) so `corectl` starts fast. Every package read
 
 Lookup of key `a.b` (section a, key b): env `COLO_OPS_A_B`, then `[a] b = ...` in the TOML file, then the
 default. Top-level keys: env `COLO_OPS_<KEY>`, then `key = ...` at the top of the file.
-The TOML file is `COLO_OPS_CONFIG` if set, else `./colo-ops.toml` if present.
+
+Where things are does not depend on the current directory (an on-call engineer runs `opsctl` from anywhere):
+
+- the TOML file is `COLO_OPS_CONFIG` if set, else the nearest `colo-ops.toml` in the current directory or
+  one of its parents, else one in the project root;
+- the data home is `COLO_OPS_HOME`, else `home = ...` in that file (relative to the file's folder), else
+  `<project root>/var`. The project root is the nearest folder, from the current directory up, holding a
+  `colo-ops.toml` or colo-ops' `pyproject.toml`; else the checkout this package runs from; else
+  `~/.local/share/colo-ops` (an installed package with no checkout).
 """
 
 from __future__ import annotations
@@ -125,13 +133,61 @@ def _coerce(value: str, like: Any) -> Any:
     return value
 
 
+CONFIG_NAME = "colo-ops.toml"
+
+
+def _is_project_root(folder: Path) -> bool:
+    if (folder / CONFIG_NAME).is_file():
+        return True
+    try:
+        text = (folder / "pyproject.toml").read_text()
+    except OSError:
+        return False
+    return 'name = "colo-ops"' in text
+
+
+def project_root(start: Path | None = None) -> Path | None:
+    """The nearest colo-ops project folder from `start` (default: the current directory) up, else the
+    checkout this package was loaded from, else None (an installed package)."""
+    here = (start or Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        if _is_project_root(folder):
+            return folder
+    checkout = Path(__file__).resolve().parents[1]
+    return checkout if _is_project_root(checkout) else None
+
+
+def config_path(start: Path | None = None) -> Path | None:
+    """The TOML file in force: COLO_OPS_CONFIG, else the nearest colo-ops.toml up from `start`, else the
+    project root's."""
+    explicit = os.environ.get("COLO_OPS_CONFIG")
+    if explicit:
+        return Path(explicit)
+    here = (start or Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return folder / CONFIG_NAME
+    root = project_root(start)
+    return root / CONFIG_NAME if root is not None and (root / CONFIG_NAME).is_file() else None
+
+
+def default_home(start: Path | None = None) -> Path:
+    root = project_root(start)
+    return root / "var" if root is not None else Path.home() / ".local" / "share" / "colo-ops"
+
+
 def load_settings(home: str | Path | None = None) -> Settings:
-    cfg_path = os.environ.get("COLO_OPS_CONFIG")
-    path = Path(cfg_path) if cfg_path else Path("colo-ops.toml")
+    path = config_path()
     values: dict[str, Any] = {}
-    if path.is_file():
+    if path is not None and path.is_file():
         with path.open("rb") as fh:
             values = tomllib.load(fh)
     if home is None:
-        home = os.environ.get("COLO_OPS_HOME") or values.get("home") or "./var"
+        env_home = os.environ.get("COLO_OPS_HOME")
+        if env_home:
+            home = env_home
+        elif values.get("home") and path is not None:
+            home = path.parent / str(values["home"])  # an absolute `home` stays as it is
+        else:
+            home = default_home()
     return Settings(home=Path(home).absolute(), file_values=values)

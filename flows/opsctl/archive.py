@@ -12,13 +12,14 @@ import hashlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 
 from core_bridge.settings import load_settings
 from flows.dates import NY
 from flows.errors import ArchiveError
+from flows.opsctl.common import ExitCode, Fail
 
 app = typer.Typer(help="The 17a-4 record archive: find, get (with audit trail), verify, legal holds.",
                   no_args_is_help=True)
@@ -34,12 +35,10 @@ def _echo_json(obj: Any) -> None:
     typer.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
-def _fail(msg: str, as_json: bool, code: int = 2) -> None:
-    if as_json:
-        _echo_json({"ok": False, "error": msg})
-    else:
-        typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(code)
+def _fail(msg: str, as_json: bool, code: int = 2) -> NoReturn:
+    """One line (or JSON with --json, printed by the app's error guard) and exit 2, or `code`."""
+    del as_json  # run_app sees --json on the command line
+    raise Fail(ExitCode(code), "archive", msg)
 
 
 def _when(ns: int) -> str:

@@ -6,13 +6,17 @@ import json
 
 import typer
 
+from flows.opsctl.common import ExitCode, business_date, echo_json, fail
+
 app = typer.Typer(help="FINRA CAT order events: seal, validate, report.", no_args_is_help=True)
 
 
 @app.command("validate")
 def validate(date: str = typer.Option(..., help="business date YYYY-MM-DD"),
-             strict: bool = typer.Option(False, help="also run the jsonschema library on every record")) -> None:
-    """Re-check every sealed record of the date (schema + cross-record rules); exit 1 on any finding."""
+             strict: bool = typer.Option(False, help="also run the jsonschema library on every record"),
+             as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Re-check every sealed record of the date (schema + cross-record rules); exit 1 on any finding,
+    3 when the date has no sealed CAT files."""
     import bz2
     import time
 
@@ -24,10 +28,14 @@ def validate(date: str = typer.Option(..., help="business date YYYY-MM-DD"),
     from reports.cat.rules import cross_check
     from reports.cat.schema import parse_record, schema_errors
 
+    day = business_date(date)
     settings = load_settings()
-    cat_dir = settings.reports_dir(date) / "cat"
+    cat_dir = settings.reports_dir(day) / "cat"
+    subs = sealed_submissions(cat_dir) if cat_dir.is_dir() else []
+    if not subs:
+        fail(ExitCode.UNAVAILABLE, "no_files", f"no sealed CAT files for {day} in {cat_dir}")
     recs, problems = [], []
-    for sub in sealed_submissions(cat_dir):
+    for sub in subs:
         if sub.kind != "NEW":
             continue
         for f in sub.files:
@@ -38,9 +46,12 @@ def validate(date: str = typer.Option(..., help="business date YYYY-MM-DD"),
                 problems += [f"{f.name}:{n} {fld} {msg}" for fld, msg in errs]
                 recs.append(orjson.loads(line))
     problems += [str(x) for x in cross_check(recs, str(settings.get("cat.imid", "CLOP")), time.time_ns())]
-    for p in problems:
-        typer.echo(p)
-    typer.echo(f"{len(recs)} records, {len(problems)} finding(s)")
+    if as_json:
+        echo_json({"date": day, "ok": not problems, "records": len(recs), "findings": problems})
+    else:
+        for p in problems:
+            typer.echo(p)
+        typer.echo(f"{len(recs)} records, {len(problems)} finding(s)")
     raise typer.Exit(1 if problems else 0)
 
 
@@ -50,10 +61,10 @@ def report(date: str = typer.Option(..., help="business date YYYY-MM-DD"),
     """Print the day's CAT report (counts, errors by code, repairs outstanding)."""
     from core_bridge.settings import load_settings
 
-    d = load_settings().reports_dir(date)
+    day = business_date(date)
+    d = load_settings().reports_dir(day)
     path = d / ("cat_report.json" if as_json else "cat_report.md")
     if not path.exists():
-        typer.echo(f"no CAT report for {date} ({path})", err=True)
-        raise typer.Exit(2)
+        fail(ExitCode.UNAVAILABLE, "no_report", f"no CAT report for {day} ({path}): run `opsctl run cat --date {day}`")
     text = path.read_text()
     typer.echo(json.dumps(json.loads(text), indent=2) if as_json else text)

@@ -32,17 +32,21 @@ def cmd_demo(
 
     if down:
         stopped = stop_all(load_settings())
-        typer.echo("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+        if as_json:
+            typer.echo(json.dumps({"stopped": stopped}))
+        else:
+            typer.echo("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from flows.dates import parse_date
     from flows.errors import DemoHomeError
+    from flows.opsctl.common import ExitCode, Fail, business_date
     from flows.orchestration.demo_day import Step, planned_steps, run_demo
 
+    day = parse_date(business_date(date)) if date else None
     console = Console(stderr=as_json)
-    day = parse_date(date) if date else None
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=False) as progress:
         overall = progress.add_task("trading day", total=planned_steps(not no_ha))
@@ -63,8 +67,7 @@ def cmd_demo(
         try:
             result = run_demo(day, orders, seed, with_ha=not no_ha, on_step=on_step, on_orders=on_orders)
         except DemoHomeError as exc:
-            console.print(f"[red]demo not started:[/red] {exc}")
-            raise typer.Exit(2) from None
+            raise Fail(ExitCode.CONFIG, "demo_not_started", str(exc)) from None
     if as_json:
         typer.echo(json.dumps({"date": result.date, "ok": result.ok, "prefect_ui": result.prefect_ui,
                                "reports_dir": result.reports_dir, "trouble": result.trouble,
@@ -142,12 +145,15 @@ def twin_up(
 
 
 @twin_app.command("down")
-def twin_down() -> None:
+def twin_down(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Stop the twin nodes and the capture started under COLO_OPS_HOME (the Prefect server is left up)."""
     from flows.orchestration.demo_services import stop_all
 
     stopped = stop_all(load_settings(), prefect=False)
-    typer.echo("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    if as_json:
+        typer.echo(json.dumps({"stopped": stopped}))
+    else:
+        typer.echo("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 
 
 def register(root: typer.Typer) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 
 import typer
 
+from flows.opsctl.common import ExitCode, Fail, business_date
+
 app = typer.Typer(help="Reconciliation breaks: show open ones, sign them off.", no_args_is_help=True)
 
 SHOW_COLUMNS = ("break_id", "btype", "status", "first_seen", "age_days", "account", "symbol", "exec_id",
@@ -43,16 +45,11 @@ def show(
     all_: bool = typer.Option(False, "--all", help="Include resolved and signed-off breaks."),
 ) -> None:
     """Breaks first seen on or before the date; open ones only unless --all. Ages are as of the date."""
-    from flows.dates import parse_date
     from flows.recon.aging import age_business_days
     from flows.recon.store import load_breaks
     from flows.store.db import session_scope
 
-    try:
-        day = parse_date(date).isoformat()
-    except ValueError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+    day = business_date(date)
     engine = _engine()
     try:
         with session_scope(engine) as s:
@@ -98,8 +95,7 @@ def signoff(
         with session_scope(engine) as s:
             row = do_signoff(s, break_id, who, note, dt.datetime.now(dt.UTC))
     except ReconError as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise Fail(ExitCode.FAILED, "refused", str(exc)) from None
     finally:
         engine.dispose()
     if as_json:

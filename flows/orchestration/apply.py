@@ -1,7 +1,9 @@
 """Apply infra/prefect.yaml to a Prefect server (work pool, tag concurrency limits, deployments with
 their cron schedules, automations), and build the in-process deployments `opsctl serve` runs.
 
-Idempotent: applying twice leaves one deployment per flow with the same schedules.
+Idempotent: applying twice leaves one deployment per flow with the same schedules. Deployments are upserted
+(the server's create is an upsert on flow and name), never deleted and re-created: a deployment keeps its id
+and its runs, and only the auto-scheduled future runs are replaced by the new schedules'.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ class ApplyResult:
     concurrency_limits: dict[str, int] = field(default_factory=dict)
     automations: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)  # deployments of the plan's pools that the plan lacks
+    pruned: list[str] = field(default_factory=list)
 
 
-async def apply_plan(plan: Plan | None = None, *, alerts_url: str | None = None) -> ApplyResult:
+async def apply_plan(plan: Plan | None = None, *, alerts_url: str | None = None, prune: bool = False) -> ApplyResult:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import DeploymentScheduleCreate, WorkPoolCreate
     from prefect.client.schemas.schedules import CronSchedule
@@ -49,12 +53,7 @@ async def apply_plan(plan: Plan | None = None, *, alerts_url: str | None = None)
                 DeploymentScheduleCreate(schedule=CronSchedule(cron=s.cron, timezone=s.timezone), active=True)
                 for s in dep.schedules
             ]
-            try:
-                existing = await client.read_deployment_by_name(f"{flow.name}/{dep.name}")
-                await client.delete_deployment(existing.id)  # re-create: schedules replaced, never duplicated
-            except Exception:  # noqa: BLE001, S110 - ObjectNotFound on first apply
-                pass
-            await client.create_deployment(
+            await client.create_deployment(  # an upsert: same id, runs kept, schedules replaced
                 flow_id=flow_id,
                 name=dep.name,
                 description=dep.description,
@@ -68,11 +67,25 @@ async def apply_plan(plan: Plan | None = None, *, alerts_url: str | None = None)
                 pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}],
             )
             out.deployments.append(f"{flow.name}/{dep.name}")
+        await _extra_deployments(client, plan, pools, out, prune)
         if not alerts_url:
             out.skipped.append("automations: set alerts.webhook_url (COLO_OPS_ALERTS_WEBHOOK_URL) to enable")
         else:
             out.automations = await _apply_automations(plan, alerts_url)
     return out
+
+
+async def _extra_deployments(client: Any, plan: Plan, pools: set[str], out: ApplyResult, prune: bool) -> None:
+    """Deployments in the plan's work pools that the plan no longer names: reported, deleted with --prune."""
+    from flows.orchestration.prefect_runs import deployments
+
+    wanted = {d.name for d in plan.deployments}
+    for d in await deployments(client._client):
+        if d.get("work_pool_name") in pools and d["name"] not in wanted:
+            out.extra.append(d["name"])
+            if prune:
+                await client.delete_deployment(d["id"])
+                out.pruned.append(d["name"])
 
 
 async def _apply_automations(plan: Plan, alerts_url: str) -> list[str]:

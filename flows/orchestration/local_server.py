@@ -84,6 +84,10 @@ def ensure_server(settings: Settings | None = None, port: int = 4200, timeout_s:
         port = _free_port(port)
         env = os.environ.copy() | prefect_env(settings)
         env.pop("PREFECT_API_URL", None)
+        # The UI's browser code asks /ui-settings where the API is; without these it says :4200 whatever
+        # port the server took (a busy 4200 gave a UI that talked to someone else's server).
+        env |= {"PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
+                "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api"}
         log = (settings.run_dir / "prefect-server.log").open("ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],

@@ -42,7 +42,7 @@ async def day_runs(day: str) -> list[dict[str, Any]]:
                     "state": state.get("name"),
                     "start": r.get("start_time"),
                     "end": r.get("end_time"),
-                    "artifacts": [a.get("key") or a.get("type") for a in arts],
+                    "artifacts": [str(a.get("key") or a.get("type") or "artifact") for a in arts],
                 }
             )
         return out

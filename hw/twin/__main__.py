@@ -22,7 +22,7 @@ from core_bridge.protocol import DEFAULT_PORTS
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m hw.twin", description="Software twin of the trading core.")
-    ap.add_argument("--home", type=Path, default=None, help="data home (default: COLO_OPS_HOME or ./var)")
+    ap.add_argument("--home", type=Path, default=None, help="data home (default: as colo-ops settings)")
     ap.add_argument("--node", choices=("primary", "standby"), default="primary")
     ap.add_argument("--keys-dir", type=Path, default=None, help="CURVE keys (default: settings keys dir)")
     ap.add_argument("--ports", default=None, help="control,telemetry,dropcopy,rewind ports (on --bind)")

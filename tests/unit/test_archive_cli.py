@@ -1,4 +1,4 @@
-"""`opsctl archive find|get|verify|hold|release` with --json, through typer's CliRunner."""
+"""`opsctl archive find|get|verify|hold|release` with --json, through opsctl's entry point (`run_app`)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from typer.testing import CliRunner
+import pytest
 
 from core_bridge.settings import load_settings
 from flows.archive import open_archive
 from flows.archive.archive import ArchiveRequest
-from flows.opsctl.app import app
+from flows.opsctl.app import run_app
 
-runner = CliRunner()
 CAT = b"cat events for 2026-11-20"
 AUDIT = b'{"cmd":"kill","operator":"ops1"}\n'
 
@@ -37,9 +36,20 @@ def seed(home: Path) -> tuple[str, str]:
     return hashlib.sha256(CAT).hexdigest(), hashlib.sha256(AUDIT).hexdigest()
 
 
+_capsys: pytest.CaptureFixture[str] | None = None
+
+
+@pytest.fixture(autouse=True)
+def _capture(capsys: pytest.CaptureFixture[str]) -> None:
+    global _capsys
+    _capsys = capsys
+
+
 def run(*args: str) -> tuple[int, dict | list]:  # type: ignore[type-arg]
-    res = runner.invoke(app, ["archive", *args, "--json"])
-    return res.exit_code, json.loads(res.stdout)
+    assert _capsys is not None
+    _capsys.readouterr()
+    code = run_app(["archive", *args, "--json"])
+    return code, json.loads(_capsys.readouterr().out)
 
 
 def test_find_when_filtered_by_class_then_only_matching_records(ops_home: Path) -> None:
@@ -64,8 +74,10 @@ def test_get_when_object_held_then_bytes_verified_and_audit_trail_lists_archive_
     assert [e["event"] for e in doc["audit_trail"]] == ["archive", "hold"]  # type: ignore[call-overload]
     assert doc["object"]["on_hold"] is True and doc["object"]["retain_until"] == "2029-11-20"  # type: ignore[call-overload]
     assert doc["holds"][0]["actor"] == "legal.kim"  # type: ignore[call-overload]
-    human = runner.invoke(app, ["archive", "get", cat])
-    assert "ON LEGAL HOLD" in human.stdout and "SEC request 26-114" in human.stdout
+    assert _capsys is not None
+    assert run_app(["archive", "get", cat]) == 0
+    human = _capsys.readouterr().out
+    assert "ON LEGAL HOLD" in human and "SEC request 26-114" in human
 
 
 def test_release_when_hold_released_then_trail_has_release_with_who_and_why(ops_home: Path) -> None:
@@ -93,7 +105,7 @@ def test_verify_when_byte_flipped_then_exit_1_and_object_named(ops_home: Path) -
 def test_get_when_unknown_id_then_exit_2_with_error(ops_home: Path) -> None:
     seed(ops_home)
     code, doc = run("get", "deadbeefdeadbeef")
-    assert code == 2 and "matches 0" in doc["error"]  # type: ignore[call-overload]
+    assert code == 2 and doc["error"] == "archive" and "matches 0" in doc["message"]  # type: ignore[call-overload]
 
 
 def test_import_when_cli_module_loaded_then_prefect_not_imported() -> None:
