@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 import typer
+
 # typer vendors its click (typer._click); its usage errors are these classes, not the click package's.
 from typer._click import exceptions as cli_errors
 

@@ -40,7 +40,8 @@ def test_home_when_run_from_an_unrelated_folder_then_the_checkouts_var(
 
 
 @pytest.mark.usefixtures("no_env")
-def test_home_when_config_file_without_home_then_its_project_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_home_when_config_file_without_home_then_its_project_var(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "colo-ops.toml").write_text("[core]\nhost = '127.0.0.9'\n")
     (tmp_path / "x").mkdir()
     monkeypatch.chdir(tmp_path / "x")
