@@ -1,5 +1,6 @@
-"""`python -m bench [NAME]`: run every bench/bench_<name>.py (or one). Each module has `main() -> None`
-which measures, then calls bench.common.emit(name, figures).
+"""`python -m bench [NAME]`: run every bench/bench_<name>.py (or one). Each module has `main() -> None`,
+decorated with bench.common.bench_main (a temporary COLO_OPS_HOME of its own), which measures, then calls
+bench.common.emit(name, figures) (var/bench/<name>.json of the checkout).
 
 Run all, each benchmark gets a process of its own, started after the previous one's dirty pages are
 flushed (`os.sync`): one benchmark's imports, threads, heap and pending writeback (the archive bench writes

@@ -1,8 +1,8 @@
 """Archive verification throughput vs a same-run `sha256sum`-style baseline.
 
 Builds a ≥ 2 GB archive (62 × 32 MiB objects like journal segments + 4,096 × 64 KiB objects like reports,
-each in the primary and the duplicate set) in a temp dir under var/, then measures, best of 2 alternating
-rounds so a busy neighbour on the shared cores hurts both sides alike:
+each in the primary and the duplicate set) in a temp dir of the benchmark's own temporary home, then
+measures, best of 2 alternating rounds so a busy neighbour on the shared cores hurts both sides alike:
 
 - baseline: one process, hashlib.sha256 over every object file of BOTH copies read in 4 MiB chunks — what
   `sha256sum primary/objects/** duplicate/objects/**` does (the sha256sum binary is also timed, for
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import Figure, emit
+from bench.common import Figure, bench_main, emit
 from flows.archive.policy import load_policy
 from flows.archive.store import LocalArchiveStore, hash_file
 from flows.archive.verify import verify_archive
@@ -89,10 +89,12 @@ def verify(store: LocalArchiveStore) -> float:
     return dt_s
 
 
+@bench_main("archive")
 def main() -> None:
-    var = Path(os.environ.get("COLO_OPS_HOME", "var"))
-    var.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="bench-archive-", dir=var))
+    # In the benchmark's own temporary home (bench_main), never the checkout's var/ beside a user's records.
+    home = Path(os.environ.get("COLO_OPS_HOME") or tempfile.gettempdir())
+    home.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="bench-archive-", dir=home))
     try:
         t0 = time.perf_counter()
         store, files, total = build(root)

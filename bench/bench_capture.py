@@ -27,7 +27,7 @@ from pathlib import Path
 
 import zmq
 
-from bench.common import Figure, emit
+from bench.common import Figure, bench_main, emit
 from core_bridge.auth import (
     KeyRegistry,
     ServerAuth,
@@ -167,6 +167,7 @@ def _wait_durable(jdir: Path, seq: int, timeout_s: float) -> None:
         time.sleep(0.001)
 
 
+@bench_main("capture")
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-capture-"))
     try:

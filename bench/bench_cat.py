@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from bench.common import Figure, emit
+from bench.common import Figure, bench_main, emit
 from hw.cat_twin.lifecycles import tile_day
 from hw.refdata import ACCOUNTS_BY_ID
 from hw.twin.market import simulate_day
@@ -58,6 +58,7 @@ def _baseline(events, cfg: CatConfig) -> tuple[float, int]:  # type: ignore[no-u
     return spent, n
 
 
+@bench_main("cat")
 def main() -> None:
     import datetime as dt
 

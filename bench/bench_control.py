@@ -38,7 +38,7 @@ from typing import Any
 
 import zmq
 
-from bench.common import Figure, emit, percentile
+from bench.common import Figure, bench_main, emit, percentile
 
 N_KILLS = int(os.environ.get("BENCH_CONTROL_N", "20000"))
 N_PAIRS = int(os.environ.get("BENCH_CONTROL_PAIRS", "5000"))
@@ -311,6 +311,7 @@ def _cold_processes(control: str, keys_dir: Path, env: dict[str, str],
     return bare, bare_status, cold
 
 
+@bench_main("control")
 def main() -> None:
     from hw.twin.launch import start_twin
 

@@ -14,13 +14,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from bench.common import Figure, emit
+from bench.common import Figure, bench_main, emit
 from flows.ha.runner import crash_series
 from hw.twin.ha import DEFAULT_HEARTBEAT_MS, EXPIRY_INTERVALS
 
 DRILLS = int(os.environ.get("BENCH_HA_DRILLS", "20"))
 
 
+@bench_main("ha")
 def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-ha-"))
     try:

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from bench.common import Figure, emit
+from bench.common import Figure, bench_main, emit
 
 N_ACCOUNTS = 1_000
 N_CUSIPS = 1_000  # N_ACCOUNTS * N_CUSIPS positions
@@ -84,6 +84,7 @@ def _best(fn, f: dict[str, pd.DataFrame]) -> tuple[float, int]:  # type: ignore[
     return best, out
 
 
+@bench_main("recon")
 def main() -> None:
     f = _frames()
     _reconcile(f)  # warm imports and caches

@@ -15,7 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.common import Figure, emit
+from bench.common import Figure, bench_main, emit
 
 DAY = dt.date(2026, 11, 12)
 PG_ADMIN = os.environ.get("COLO_OPS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -194,6 +194,7 @@ def _load_only(url: str, pf: object, *, revision: str = "head") -> float:
     return secs
 
 
+@bench_main("sod_load")
 def main() -> None:
     from flows.sources.positions_format import parse_positions
     from hw.refdata import ACCOUNTS

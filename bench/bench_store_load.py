@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import Figure, emit
+from bench.common import Figure, bench_main, emit
 from core_bridge.protocol import EventType, new_events
 from hw.refdata import ACCOUNTS, SECURITIES
 
@@ -209,6 +209,7 @@ def _check(inserted: int, expected: int) -> None:
         raise RuntimeError(f"loader inserted {inserted} rows, expected {expected}")
 
 
+@bench_main("store_load")
 def main() -> None:
     n = int(os.environ.get("COLO_OPS_BENCH_STORE_N", "1000000"))
     recs = synthetic_events(n)

@@ -1,14 +1,61 @@
 """Benchmark reporting: every benchmark prints `name: value unit (ratio vs same-run baseline)` lines and
-writes them to var/bench/<bench>.json. Baselines are measured in the same run, never remembered."""
+writes them to var/bench/<bench>.json of the checkout. Baselines are measured in the same run, never
+remembered.
+
+Every benchmark runs in a temporary COLO_OPS_HOME of its own (`bench_main`): whatever it writes through the
+default paths (audit log, twin state, keys, run files) must not land beside a user's records in var/ (a
+bench once left its kill round trips in var/audit next to the demo's). Only the results leave it.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
+import shutil
+import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+# The checkout's var/bench, whatever COLO_OPS_HOME says (during a run it is the temporary home, removed
+# afterwards); COLO_OPS_BENCH_RESULTS moves it (tests).
+CHECKOUT_RESULTS = Path(__file__).resolve().parents[1] / "var" / "bench"
+
+
+def results_dir() -> Path:
+    return Path(os.environ.get("COLO_OPS_BENCH_RESULTS") or CHECKOUT_RESULTS)
+
+
+@contextmanager
+def temp_home(bench: str) -> Iterator[Path]:
+    """COLO_OPS_HOME set to a fresh temporary directory for the block, restored and removed after it."""
+    saved = os.environ.get("COLO_OPS_HOME")
+    home = Path(tempfile.mkdtemp(prefix=f"bench-{bench}-home-"))
+    os.environ["COLO_OPS_HOME"] = str(home)
+    try:
+        yield home
+    finally:
+        if saved is None:
+            os.environ.pop("COLO_OPS_HOME", None)
+        else:
+            os.environ["COLO_OPS_HOME"] = saved
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def bench_main(bench: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    """Decorates a benchmark's `main`: it runs in `temp_home(bench)`, however it is started."""
+    def wrap(fn: Callable[[], None]) -> Callable[[], None]:
+        @functools.wraps(fn)
+        def run() -> None:
+            with temp_home(bench):
+                fn()
+        run.bench_temp_home = True  # type: ignore[attr-defined]  # checked by tests/unit/test_bench_home.py
+        return run
+    return wrap
 
 
 @dataclass
@@ -39,7 +86,7 @@ class Figure:
 def emit(bench: str, figures: list[Figure]) -> None:
     for f in figures:
         print(f.line(), flush=True)
-    out = Path(os.environ.get("COLO_OPS_HOME", "var")) / "bench"
+    out = results_dir()
     out.mkdir(parents=True, exist_ok=True)
     doc = {
         "bench": bench,

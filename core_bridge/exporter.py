@@ -72,6 +72,10 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("colo_core_exposure_dollars", GAUGE, "Exposure by account and kind (gross/net)", ("account", "kind")),
     MetricSpec("colo_core_capture_lag_events", GAUGE, "Sequenced events the drop-copy journal does not hold yet"),
     MetricSpec("colo_core_last_seq", GAUGE, "Last drop-copy sequence number of the core"),
+    MetricSpec("colo_core_capture_rewind_failures_total", COUNTER,
+               "Rewind attempts of the drop-copy capture that failed (timeout, refusal, gap the core cannot fill)"),
+    MetricSpec("colo_core_capture_rewind_escalated", GAUGE,
+               "1 while the capture's rewinds keep failing past its escalation threshold, else 0"),
 )
 SPECS: dict[str, MetricSpec] = {m.name: m for m in METRICS}
 
@@ -198,6 +202,9 @@ class Exporter:
         lag, seq = model.capture_lag, model.last_seq
         fams.add("colo_core_capture_lag_events", None if lag is None else float(lag))
         fams.add("colo_core_last_seq", None if seq is None else float(seq))
+        failures, escalated = model.capture_rewind_failures, model.capture_rewind_escalated
+        fams.add("colo_core_capture_rewind_failures_total", None if failures is None else float(failures))
+        fams.add("colo_core_capture_rewind_escalated", None if escalated is None else float(escalated))
         self._model, self._snapshot = model, fams.out
 
     def render(self) -> bytes:

@@ -56,6 +56,7 @@ DROPCOPY_TOPIC = b"dc"
 TELEMETRY_TOPIC_HEARTBEAT = b"hb"
 TELEMETRY_TOPIC_HEALTH = b"health"
 TELEMETRY_TOPIC_POSITIONS = b"pos"
+TELEMETRY_TOPIC_MARKS = b"marks"  # reference prices per symbol (the risk watcher's marks)
 
 
 class Role(enum.StrEnum):

@@ -149,6 +149,8 @@ class TelemetryModel:
     health: dict[str, Any] = field(default_factory=dict)
     health_at_ns: int | None = None
     captured_seq: int | None = None  # last seq the bridge's journal holds, when a capture reports it
+    capture_rewind_failures: int | None = None  # failed rewinds since the capture started (its capture.json)
+    capture_rewind_escalated: bool | None = None  # the capture's rewinds kept failing and it escalated
     client_auth_failures: int = 0
     control_ok: bool | None = None  # did the last `status` request get an ack (None: not asked yet)
     telemetry_malformed: int = 0  # telemetry frames the subscriber dropped as malformed
@@ -296,7 +298,15 @@ def read_capture_status(path: Path) -> dict[str, Any] | None:
 
 
 def observe_capture(model: TelemetryModel, capture: dict[str, Any] | None) -> None:
-    """Take the journal's durable seq from the capture status, if it is for the core's current epoch."""
+    """Take the journal's durable seq from the capture status, if it is for the core's current epoch, and
+    the capture's rewind health (failures, escalated), so a capture stuck on a gap is visible in Prometheus."""
+    rewind = capture.get("rewind") if capture else None
+    if isinstance(rewind, dict):
+        failures = rewind.get("failures_total")
+        model.capture_rewind_failures = failures if isinstance(failures, int) else None
+        model.capture_rewind_escalated = rewind.get("state") == "escalated"
+    else:
+        model.capture_rewind_failures = model.capture_rewind_escalated = None
     durable = capture.get("durable") if capture else None
     if not isinstance(durable, dict):
         model.captured_seq = None

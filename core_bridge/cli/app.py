@@ -25,7 +25,7 @@ def build_app(argv: list[str] | None = None) -> typer.Typer:
     """The typer app. With `argv`, the journal commands are left out unless it may name them (None: all)."""
     import typer
 
-    from core_bridge.cli import audit, conformance, control, exporter, ha, keys, params, status, watch
+    from core_bridge.cli import audit, conformance, control, exporter, ha, keys, params, riskwatch, status, watch
 
     app = typer.Typer(
         name="corectl",
@@ -36,7 +36,7 @@ def build_app(argv: list[str] | None = None) -> typer.Typer:
     )
     app.callback()(params.root)
     # typer lists commands in registration order, then the groups in theirs: keep --help's order.
-    for module in (status, control, watch, exporter, audit, keys, ha, conformance):
+    for module in (status, control, watch, riskwatch, exporter, audit, keys, ha, conformance):
         module.register(app)
     if not argv or _JOURNAL_WORDS.intersection(argv):
         from core_bridge.cli import journal

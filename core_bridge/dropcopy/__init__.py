@@ -5,6 +5,7 @@ so the journal holds every event in sequence order however slow or restarted eit
 
     config    `CaptureConfig` (endpoints, keys, tuning; `from_home`) and `CaptureStats` (the counters)
     rewind    `GapFiller`: journal position, gap detection, rewind windows, the idle `hello` probe
+    backoff   `RewindBackoff`: failed rewinds back off exponentially (bounded) and escalate once
     service   `CaptureService` (live stream, loop, seal requests, post-trade view, status files) and
               `run_capture`
     __main__  `python -m core_bridge.dropcopy`

@@ -28,7 +28,11 @@ class CaptureConfig:
     positions_path: Path | None = None
     sub_hwm: int = 0  # messages; 0 = libzmq default (1000). Tests set it tiny to force drops.
     rewind_timeout_ms: int = 2_000
-    idle_probe_ms: int = 300
+    idle_probe_ms: int = 300  # first idle probe after the stream goes quiet
+    idle_probe_max_ms: int = 5_000  # while probes find nothing new, the wait doubles up to this
+    rewind_backoff_ms: int = 300  # wait after a failed rewind; doubles per consecutive failure...
+    rewind_backoff_max_ms: int = 30_000  # ...up to this
+    rewind_escalate_after: int = 6  # consecutive failures before the capture escalates (ERROR log, status)
     status_interval_s: float = 1.0
     segment_bytes: int = DEFAULT_SEGMENT_BYTES
     commit_records: int = DEFAULT_COMMIT_RECORDS

@@ -16,6 +16,12 @@ again, then append in sequence order:
                                        then rewind from N+1 to the core's end (catches a lost tail; also the
                                        catch-up after our own restart, which resumes from the journal)
 
+The core's end is learnt by asking for N..N (a record it has published), never N+1..N+1: at the end of a
+session that seq does not exist yet, and asking for it once per idle probe was one REWIND_OUT_OF_RANGE every
+300 ms for as long as the stream stayed quiet. A REWIND_OUT_OF_RANGE whose last_seq is below the request is
+the core's end, not a gap. Probes that find nothing new back off (idle_probe_ms doubling to
+idle_probe_max_ms); failed fills back off and escalate (backoff.py).
+
 HA (Binary Star pair): a rewind or `hello` that gets no answer moves to the other node (the passive holds
 the replicated stream, so either can serve rewind); a takeover continues the same epoch at the next seq.
 `GapFiller` holds the rewind/control sockets and the journal position; `CaptureService` (service.py) adds
@@ -33,6 +39,7 @@ import orjson
 import zmq
 
 from core_bridge.auth import client_keypair, configure_client, server_public
+from core_bridge.dropcopy.backoff import RewindBackoff
 from core_bridge.dropcopy.config import CaptureConfig, CaptureStats
 from core_bridge.journal.writer import Journal
 from core_bridge.protocol import MAX_REWIND_SPAN, PROTOCOL_VERSION, decode_batch
@@ -40,6 +47,7 @@ from core_bridge.protocol import MAX_REWIND_SPAN, PROTOCOL_VERSION, decode_batch
 # Records asked for per rewind request: a bounded reply (32 chunks of 8192) that never overruns the
 # DEALER's receive queue (a ROUTER drops what does not fit), and a bounded pause of the live stream.
 REWIND_WINDOW = 262_144
+DONE, FAILED, STOPPED = "done", "failed", "stopped"
 
 
 class GapFiller:
@@ -61,6 +69,9 @@ class GapFiller:
         self._core_last: dict[int, int] = {}  # epoch -> the core's last seq, as rewind end frames told us
         self._rewind_ix = 0  # which node's rewind endpoint (HA: moves on a timeout)
         self._control_ix = 0
+        self.backoff = RewindBackoff(cfg.rewind_backoff_ms / 1000, cfg.rewind_backoff_max_ms / 1000,
+                                     cfg.rewind_escalate_after)
+        self.idle_wait_s = cfg.idle_probe_ms / 1000  # grows while idle probes find nothing new
 
     def _open_dealer(self) -> zmq.Socket:
         d = self.ctx.socket(zmq.DEALER)
@@ -138,7 +149,8 @@ class GapFiller:
                 if code == "OK" or code == "REWIND_OUT_OF_RANGE":
                     self._core_last[epoch] = max(self._core_last.get(epoch, 0), core_last)
                     self.stats.core_last = max(self.stats.core_last, (epoch, core_last))
-                if code != "OK":
+                if code != "OK" and not (code == "REWIND_OUT_OF_RANGE" and core_last < from_seq):
+                    # (beyond the core's end is an answer, not an error: the caller decides what it means)
                     self.stats.last_error = f"rewind {epoch}/{from_seq}..{to_seq}: {code}"
                 return code, core_last
             if len(parts) != 2:
@@ -161,36 +173,67 @@ class GapFiller:
         """Rewind `epoch` from the journal's next seq up to `upto` (None: to the core's end as the first reply
         states it — one pass, not a chase: while the core keeps streaming, the live feed is cheaper), a
         window at a time. True when nothing is left to fetch; False when the core did not answer or cannot
-        serve it (the caller tries again on the next batch or idle probe)."""
+        serve it, or while an earlier failure's backoff runs (the caller tries again on the next batch or
+        idle probe, and the backoff decides whether that asks the core again)."""
+        if not self.backoff.ready():
+            return False
+        outcome = self._fill(epoch, upto)
+        if outcome == DONE:
+            self.backoff.succeeded()
+        elif outcome == FAILED:
+            self.backoff.failed(self.stats.last_error)
+        return outcome == DONE
+
+    def _fill(self, epoch: int, upto: int | None) -> str:
+        """One catch-up attempt: DONE, FAILED (count it, back off) or STOPPED (asked to stop)."""
         target = upto
+        refused_at = 0
         while not self._stopping.is_set():
             nxt = self._next_seq(epoch)
             if target is not None and nxt > target:
-                return True
-            # Up to the end we know of; without one, ask for a single record to learn where the end is.
-            end = target if target is not None else max(nxt, self._core_last.get(epoch, 0))
-            code, core_last = self._rewind(epoch, nxt, min(end, nxt + REWIND_WINDOW - 1))
+                return DONE
+            known = self._core_last.get(epoch, 0)
+            probe_end = target is None and known < nxt and nxt > 1
+            if probe_end:
+                # The end is unknown or at our journal's: ask for the record we hold last, which the core
+                # has published, so its answer tells the end without asking for a seq it has not produced.
+                lo = hi = nxt - 1
+            else:
+                # Up to the end we know of (never beyond it: the core refuses the whole range then).
+                end = target if target is not None else max(nxt, known)
+                if nxt <= known < end:
+                    end = known
+                lo, hi = nxt, min(end, nxt + REWIND_WINDOW - 1)
+            code, core_last = self._rewind(epoch, lo, hi)
             if core_last is None:
-                return False
+                return FAILED
             if target is None and code in ("OK", "REWIND_OUT_OF_RANGE"):
                 target = core_last
             progressed = self._next_seq(epoch) > nxt
-            if code == "OK" and progressed:
+            if code == "OK" and (progressed or probe_end):
                 continue
-            if code == "REWIND_OUT_OF_RANGE" and core_last < nxt:
+            if code == "REWIND_OUT_OF_RANGE" and core_last < lo:
                 if upto is None:
-                    return True  # at the core's end
-                self.stats.unrecoverable += 1  # a gap the core cannot fill (its journal lost it)
-                return False
-            if code == "REWIND_OUT_OF_RANGE" and not progressed:
-                continue  # asked beyond the end; now we know the end (core_last >= nxt)
+                    return DONE  # the core has not published it yet: its end, not a gap
+                # A gap up to a seq seen live that this node does not hold (HA: a passive behind, or a
+                # core that lost its journal): retried with backoff, escalated if it persists.
+                self.stats.unrecoverable += 1
+                self.stats.last_error = (f"rewind {epoch}/{lo}..{hi}: REWIND_OUT_OF_RANGE "
+                                         f"(core holds 1..{core_last}, gap up to {upto})")
+                return FAILED
+            if code == "REWIND_OUT_OF_RANGE" and not progressed and refused_at != nxt:
+                refused_at = nxt  # asked beyond the end; now we know the end (core_last >= nxt): once more
+                continue
             if code == "REWIND_EPOCH_UNKNOWN":
-                if upto is not None:
-                    self.stats.unrecoverable += 1
-                return upto is None  # an old epoch the core no longer keeps: nothing more to fetch
-            if not progressed:
-                return False  # busy ("too many rewinds") or a refusal: retry later
-        return False  # asked to stop: the rest is fetched after the restart
+                if upto is None:
+                    return DONE  # an old epoch the core no longer keeps: nothing more to fetch
+                self.stats.unrecoverable += 1
+                return FAILED
+            if not progressed:  # busy ("too many rewinds"), a refusal, or a reply that lost its records
+                if code == "OK":
+                    self.stats.last_error = f"rewind {epoch}/{lo}..{hi}: OK without the records"
+                return FAILED
+        return STOPPED  # asked to stop: the rest is fetched after the restart
 
     def _core_epoch(self) -> int | None:
         """The core's current epoch from `hello` on the control socket (None if not configured/no answer)."""
@@ -239,8 +282,10 @@ class GapFiller:
 
     def _idle_probe(self) -> None:
         """Nothing live for a while: fetch what we may have missed (a lost tail, our own downtime, or a
-        core restart into a new epoch that has published nothing since)."""
+        core restart into a new epoch that has published nothing since). A probe that finds nothing new
+        doubles the wait before the next one (bounded): a quiet core is asked less and less often."""
         assert self.journal is not None
+        before = (self.journal.epoch, self.journal.last_seq)
         epoch = self._core_epoch()
         if epoch is not None and epoch > self.journal.epoch:
             if self.journal.last_seq:
@@ -249,3 +294,11 @@ class GapFiller:
             self._catch_up(epoch, None)
         elif self.journal.epoch:
             self._catch_up(self.journal.epoch, None)
+        if (self.journal.epoch, self.journal.last_seq) != before:
+            self.idle_wait_s = self.cfg.idle_probe_ms / 1000
+        else:
+            self.idle_wait_s = min(self.idle_wait_s * 2, max(self.cfg.idle_probe_ms, self.cfg.idle_probe_max_ms) / 1000)
+
+    def on_live_data(self) -> None:
+        """Live data arrived: the next quiet period is probed after idle_probe_ms again."""
+        self.idle_wait_s = self.cfg.idle_probe_ms / 1000

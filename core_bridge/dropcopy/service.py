@@ -12,8 +12,9 @@ Malformed frames are counted and dropped, never raised. The group commit is the 
 few ms); what is reported durable (durable.json, status file) has been fdatasync'ed.
 
 Status: every second `<home>/run/capture.json` (write + rename) holds position, durable watermark, rates,
-lag, counters and the 15c3-5 post-trade view (per-account exposure); `<home>/run/positions.json` the
-per-account/symbol positions.
+lag, counters, rewind health (`rewind.state` ok/backing_off/escalated, core_bridge/dropcopy/backoff.py) and
+the 15c3-5 post-trade view (per-account exposure); `<home>/run/positions.json` the per-account/symbol
+positions.
 
 Run it: `corectl capture` or `python -m core_bridge.dropcopy --home DIR [--dropcopy EP --rewind EP]`;
 SIGTERM/SIGINT stop it cleanly (commit, final status, exit 0).
@@ -133,7 +134,8 @@ class CaptureService(GapFiller):
                             break
                         self._on_live(frames)
                     last_live = time.monotonic()
-                elif now - last_live >= cfg.idle_probe_ms / 1000:
+                    self.on_live_data()
+                elif now - last_live >= self.idle_wait_s:
                     self._idle_probe()
                     last_live = time.monotonic()
                 self.journal.maybe_commit()
@@ -224,6 +226,8 @@ class CaptureService(GapFiller):
             "rate_eps": round(self.rate_eps, 1),
             "lag_events": lag,
             "stats": asdict(self.stats),
+            # Rewind health: "ok", "backing_off" or "escalated" (core_bridge/dropcopy/backoff.py).
+            "rewind": {**self.backoff.to_json(now), "idle_probe_s": round(self.idle_wait_s, 3)},
             "post_trade": {"fills": self.book.fills, "accounts": self.book.accounts()},
         }
 

@@ -47,6 +47,7 @@
 #define COLO_ENDPOINT_TELEMETRY        "telemetry"
 #define COLO_TELEMETRY_TOPIC_HEALTH    "health"
 #define COLO_TELEMETRY_TOPIC_HEARTBEAT "hb"
+#define COLO_TELEMETRY_TOPIC_MARKS     "marks"
 #define COLO_TELEMETRY_TOPIC_POSITIONS "pos"
 
 /* X(name) for every integer constant above. */
@@ -75,6 +76,7 @@
     X(COLO_ENDPOINT_TELEMETRY) \
     X(COLO_TELEMETRY_TOPIC_HEALTH) \
     X(COLO_TELEMETRY_TOPIC_HEARTBEAT) \
+    X(COLO_TELEMETRY_TOPIC_MARKS) \
     X(COLO_TELEMETRY_TOPIC_POSITIONS) \
     /* end */
 

@@ -7,7 +7,7 @@ everything else that changed state (`_answer`, protocol v2's ack contract, docs/
 Malformed input never stops the loop: a bad control frame gets a MSG_MALFORMED reply when it carries a
 routing id, anything else is logged and dropped. Rewind ROUTER: requests are served from the event journal
 in chunks, a few per loop turn, so one slow reader never stalls the core. Telemetry PUB: heartbeat, health,
-positions. (The sockets are created and polled in server.py.)
+positions, marks. (The sockets are created and polled in server.py.)
 """
 
 from __future__ import annotations
@@ -31,12 +31,14 @@ from core_bridge.protocol import (
     SUPPORTED_VERSIONS,
     TELEMETRY_TOPIC_HEALTH,
     TELEMETRY_TOPIC_HEARTBEAT,
+    TELEMETRY_TOPIC_MARKS,
     TELEMETRY_TOPIC_POSITIONS,
     Command,
     EventFlag,
     Reply,
     Request,
     encode_batch,
+    from_fixed,
 )
 from core_bridge.reasons import ReasonCode
 from hw.twin.command_args import _int_in
@@ -300,6 +302,10 @@ class SocketServices(HaWiring):
         eng.sync_positions()
         pos = {"node": self.node, "epoch": eng.epoch, "positions": eng.state.positions}
         self.telemetry.send_multipart([TELEMETRY_TOPIC_POSITIONS, orjson.dumps(pos)], zmq.NOBLOCK)
+        # The market's reference prices, so the ops side can mark positions (unrealized P&L, exposure).
+        marks = {"node": self.node, "epoch": eng.epoch, "core_time_ns": time.time_ns(),
+                 "marks": {sym: from_fixed(px) for sym, px in sorted(eng.risk.ref_price.items())}}
+        self.telemetry.send_multipart([TELEMETRY_TOPIC_MARKS, orjson.dumps(marks)], zmq.NOBLOCK)
 
 
 def _best_effort_id(body: bytes) -> str:

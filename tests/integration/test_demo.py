@@ -128,8 +128,11 @@ def test_runbook_when_rerun_after_demo_then_it_completes_through_the_deployment_
     assert json.loads(run.stdout)["state"] == "Completed"
     assert {p.name: p.read_bytes() for p in rep.iterdir() if p.is_file()} == before
     status = _opsctl(home, "status", "--date", DAY.isoformat(), "--json", timeout=120)
-    rows = json.loads(status.stdout)["runs"]
+    doc = json.loads(status.stdout)
+    rows = doc["runs"]
     assert {r["flow"] for r in rows} >= DAY_FLOWS
+    assert "Failed" in {r["state"] for r in rows if r["flow"] == "sod-load"}  # the seeded failure, then
+    assert (status.returncode, doc["ok"], doc["failed"]) == (0, True, [])  # repaired by the re-delivery
     local = _opsctl(home, "run", "recon", "--local", "--date", DAY.isoformat(), "--json", timeout=300)
     assert local.returncode == 0, local.stdout + local.stderr  # the clearing SFTP twin is still up
 

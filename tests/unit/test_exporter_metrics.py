@@ -39,6 +39,7 @@ def full_model() -> TelemetryModel:
     m.observe(b"health", {**health, "core_time_ns": NOW - 2 * S}, NOW - 2 * S)
     m.observe(b"health", {**health, "orders_per_s": 812.5, "core_time_ns": NOW - S}, NOW - S)
     m.captured_seq = 100
+    m.capture_rewind_failures, m.capture_rewind_escalated = 7, True
     m.client_auth_failures = 1
     m.telemetry_malformed = 4
     return m
@@ -102,6 +103,8 @@ def test_exporter_when_fully_fed_then_values_are_the_cores_figures() -> None:
     assert value(ex, "colo_core_exposure_dollars", **p, account="firm", kind="net") == -200
     assert value(ex, "colo_core_capture_lag_events", **p) == 25
     assert value(ex, "colo_core_last_seq", **p) == 125
+    assert value(ex, "colo_core_capture_rewind_failures_total", **p) == 7
+    assert value(ex, "colo_core_capture_rewind_escalated", **p) == 1
     # two windows of 50 samples: 26 at p50 (1.5 us), 23 at p99 (4.2 us), 1 at max (9 us) each
     h = "colo_core_gate_latency_seconds"
     assert value(ex, f"{h}_bucket", **p, le="1e-06") == 0
