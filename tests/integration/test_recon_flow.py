@@ -14,6 +14,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from flows.errors import ReconError
+from flows.opsctl.common import Fail
 from flows.recon import scenarios
 from flows.store.db import make_engine, session_scope
 from flows.store.models import ReconRun
@@ -100,7 +101,9 @@ def test_recon_flow_when_run_twice_then_same_breaks_same_report_bytes_and_one_al
     assert signed.exit_code == 0, signed.output
     assert json.loads(signed.output)["signoff_by"] == "oncall"
     again = runner.invoke(app, ["signoff", target, "--who", "oncall", "--note", "twice"])
-    assert again.exit_code == 1 and "already signed_off" in again.output
+    # CliRunner bypasses opsctl's error guard: the refusal is the Fail it raised (exit 1, kind "refused")
+    assert isinstance(again.exception, Fail) and again.exception.code == 1 and again.exception.kind == "refused"
+    assert "already signed_off" in again.exception.message
     left = json.loads(runner.invoke(app, ["show", "--date", DAY.isoformat(), "--json"]).output)["breaks"]
     assert len(left) == len(rows) - 1
 

@@ -18,13 +18,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _snapshot(var: Path) -> dict[str, tuple[int, int]]:
-    """Every file under var/ but var/bench: (size, mtime), so an added or rewritten file shows."""
+    """Every file under var/ but var/bench and var/build: (size, mtime), so an added or rewritten file shows."""
     if not var.exists():
         return {}
     out = {}
     for p in var.rglob("*"):
         rel = p.relative_to(var)
-        if rel.parts[0] == "bench" or not p.is_file():
+        # var/bench holds the results; var/build the reference C core that `make refcore` rebuilds
+        if rel.parts[0] in ("bench", "build") or not p.is_file():
             continue
         st = p.stat()
         out[str(rel)] = (st.st_size, st.st_mtime_ns)
