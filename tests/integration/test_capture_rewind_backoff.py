@@ -4,7 +4,6 @@ has not produced, and rewinds that keep failing back off, escalate once and reco
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,33 +11,20 @@ import orjson
 import pytest
 
 from core_bridge.dropcopy.config import CaptureConfig
-from core_bridge.dropcopy.service import CaptureService
 from core_bridge.exporter import Exporter
 from core_bridge.journal.segment import read_durable
 from core_bridge.telemetry import TelemetryModel, observe_capture, read_capture_status
 from hw.twin.launch import TwinHandle
+from tests.integration.test_capture_twin import Capture as TwinCapture
 from tests.polling import wait_for
 
 
-class Capture:
+class Capture(TwinCapture):
+    """The capture of test_capture_twin, started only once its journal is open."""
+
     def __init__(self, cfg: CaptureConfig) -> None:
-        self.svc = CaptureService(cfg)
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        super().__init__(cfg)
         wait_for(lambda: self.svc.journal is not None, 10, "the capture to open its journal")
-
-    def _run(self) -> None:
-        try:
-            self.svc.run(self.stop)
-        except BaseException as exc:  # surfaced by finish()
-            self.error = exc
-
-    def finish(self) -> None:
-        self.stop.set()
-        self.thread.join(20)
-        assert self.error is None, self.error
 
 
 def config(twin: TwinHandle, tmp_path: Path, **kw: Any) -> CaptureConfig:

@@ -11,6 +11,7 @@ from core_bridge.protocol import Command, EventType, decode_batch
 from hw.twin.launch import TwinHandle
 from hw.twin.statestore import STATE_FILE
 from tests.fixtures.twin import curve_dealer, request, rpc
+from tests.polling import wait_for
 
 BUY = {"action": "new", "clordid": 1, "account": "PROP01", "symbol": "AAPL", "side": "BUY", "qty": 100,
        "price": "229.00", "ord_type": "LIMIT", "tif": "DAY", "venue": "NSDQ"}
@@ -101,13 +102,11 @@ def test_restart_when_killed_hard_then_persisted_kill_state_survives_under_a_hal
 
 def wait_durable(handle: TwinHandle, deadline_s: float = 5.0) -> None:
     """Until the twin's durable version has reached its state version (the group commit flushed)."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
+    def durable() -> bool:
         st = call(handle, Command.STATUS)
-        if st["durable_version"] >= st["state_version"]:
-            return
-        time.sleep(0.005)
-    raise AssertionError("the twin never made its state durable")
+        return bool(st["durable_version"] >= st["state_version"])
+
+    wait_for(durable, deadline_s, "the twin to make its state durable")
 
 
 def test_rewind_when_epoch_before_restart_then_still_served(twin_core: TwinHandle) -> None:

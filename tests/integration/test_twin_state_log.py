@@ -3,11 +3,10 @@ the log), a torn last record is dropped, and a damaged log body brings the twin 
 
 from __future__ import annotations
 
-import time
-
 from hw.twin.launch import TwinHandle
 from hw.twin.statelog import log_header, read_log
 from hw.twin.statestore import LOG_FILE, STATE_FILE
+from tests.polling import wait_for
 
 
 def call(handle: TwinHandle, cmd: str, args: dict | None = None, request_id: str | None = None) -> dict:
@@ -24,9 +23,11 @@ def apply_kills(handle: TwinHandle) -> None:
     for n, (scope, key, level) in enumerate(KILLS):
         call(handle, "set_kill", {"scope": scope, "key": key, "level": level}, request_id=f"log-kill-{n}")
     # kills are acked before they are durable (protocol v2): wait for the group commit to have flushed them
-    end = time.monotonic() + 5
-    while (st := call(handle, "status"))["durable_version"] < st["state_version"] and time.monotonic() < end:
-        time.sleep(0.005)
+    def durable() -> bool:
+        st = call(handle, "status")
+        return bool(st["durable_version"] >= st["state_version"])
+
+    wait_for(durable, 5, "the group commit to flush the kills")
 
 
 def test_restart_when_killed_hard_after_several_commands_then_all_replayed_from_log(twin_core: TwinHandle) -> None:
