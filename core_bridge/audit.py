@@ -4,9 +4,13 @@ Records are evidence (17a-4), so the log is append-only JSON lines, each line wr
 write (several processes may append at once: one `write` of one line keeps lines whole).
 
 A mutating command leaves two lines, joined by its idempotency id:
-- a **sent** line (who, which key, what, why, the id) written and made durable (fdatasync) right after the
-  command goes out, while the core is working on it: the flush overlaps the round trip instead of adding to
-  it, and the who/what/why is on disk before the caller can see an outcome;
+- a **sent** line (who, which key, what, why, the id) written before the command goes out and made durable
+  (fdatasync) while the core works on it. For a loosening command (or any command of a v1 core) the caller
+  sees the outcome only once that line is on disk. For a tightening control under protocol v2 the flush is a
+  group commit on the flusher thread, started the moment the command leaves, and the caller is not held for
+  it: the contract is the core's own (docs/protocol.md §3.8): a kill is acked when applied and made durable
+  right after, and the core's durable state records the same id, operator and reason. `--wait-durable` waits
+  for both;
 - an **outcome** line (ok, refused, no_ack, bad_reply; the core's code and acked state version) written
   when the reply is in. It is flushed by the next command's sent line, by a background flush a few
   milliseconds later (`LAZY_SYNC_S`), or at close, whichever comes first: it is on disk within that window,
@@ -109,6 +113,7 @@ class AuditLog:
         self._flusher: threading.Thread | None = None
         self._closing = False
         self._lazy_upto = 0  # generation of the last line left to the lazy flush
+        self._urgent = False  # the flusher has a sent line to make durable now, not after LAZY_SYNC_S
 
     def _open(self) -> int:
         if self._fd is None:
@@ -140,6 +145,11 @@ class AuditLog:
         with self._lock:
             self._synced = max(self._synced, upto)
 
+    def generations(self) -> tuple[int, int]:
+        """(lines written, lines known durable) by this writer so far."""
+        with self._lock:
+            return self._written, self._synced
+
     def pending_lines(self) -> int:
         """Lines written but not yet known to be on disk."""
         with self._lock:
@@ -152,7 +162,17 @@ class AuditLog:
 
     def append_lazy(self, record: AuditRecord) -> None:
         """Write one line; it becomes durable within LAZY_SYNC_S (or sooner, by the next sync)."""
-        self._lazy_upto = self.write(record)
+        self._lazy_upto = max(self._lazy_upto, self.write(record))
+        self._kick()
+
+    def sync_soon(self, upto: int) -> None:
+        """Start making lines up to generation `upto` durable now, on the flusher thread (group commit): the
+        caller goes on at once; `sync(upto)` later waits for it (or does it) when it must."""
+        self._urgent = True
+        self._lazy_upto = max(self._lazy_upto, upto)
+        self._kick()
+
+    def _kick(self) -> None:
         if self._flusher is None:
             self._wake = threading.Event()
             self._flusher = threading.Thread(target=self._flush_loop, name="audit-flush", daemon=True)
@@ -168,8 +188,11 @@ class AuditLog:
             if self._closing:
                 return
             # A pause, not a poll: a command sent meanwhile flushes this line with its own sent line, and then
-            # this flush has nothing left to do (it never flushes that command's line in its place).
-            time.sleep(LAZY_SYNC_S)
+            # this flush has nothing left to do (it never flushes that command's line in its place). A sent line
+            # given to sync_soon is flushed at once: it is the group commit of a command already on the wire.
+            if not self._urgent:
+                time.sleep(LAZY_SYNC_S)
+            self._urgent = False
             try:
                 self.sync(upto=self._lazy_upto)
             except OSError:  # the fd was closed under us at close(), which syncs itself

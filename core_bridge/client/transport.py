@@ -34,6 +34,7 @@ import os
 import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Self
 
@@ -216,11 +217,14 @@ class ControlChannel:
         expires_ns = time.time_ns() + budget_ms * 1_000_000
         att = Attempt(command, body, reason, req_id, time.perf_counter())
         after_send: Callable[[], None] | None = None
-        if self.audit is not None and command in MUTATING:
-            # Write-ahead: the sent line is written before the command leaves and flushed while the core
-            # works on it (the flush overlaps the round trip); the outcome line follows (core_bridge.audit).
-            self.audit.write(self._record(att, None, None, phase=SENT))
-            after_send = self.audit.sync
+        sent_gen = 0
+        audit = self.audit
+        if audit is not None and command in MUTATING:
+            # Write-ahead: the sent line is written before the command leaves and its flush starts as it leaves,
+            # on the audit's flusher thread (a group commit overlapping the round trip); a loosening outcome
+            # waits for it below, a tightening one does not (core_bridge.audit).
+            sent_gen = audit.write(self._record(att, None, None, phase=SENT))
+            after_send = partial(audit.sync_soon, sent_gen)
         outcome: Outcome | None = None
         try:
             outcome = self._exchange(command, req_id, self._frame(command, req_id, reason, expires_ns, body,
@@ -233,10 +237,14 @@ class ControlChannel:
                 outcome = self._exchange(command, req_id, self._frame(command, req_id, reason, expires_ns, body,
                                                                       wait_durable))
         except (NoAckError, ProtocolError) as exc:
+            if audit is not None and sent_gen:
+                audit.sync(upto=sent_gen)
             self._audit(att, None, exc)
             raise
         reply = outcome.reply
         assert reply is not None
+        if audit is not None and sent_gen and (reply.durable or wait_durable or not reply.ok or reply.v < 2):
+            audit.sync(upto=sent_gen)  # only an applied-not-yet-durable tightening ack goes on without it
         if reply.ok:
             if reply.durable:
                 outcome.durable_ns = outcome.applied_ns

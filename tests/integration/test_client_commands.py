@@ -14,7 +14,7 @@ import orjson
 import pytest
 import zmq.auth
 
-from core_bridge.audit import SENT, UNRECORDED, default_path, read_audit
+from core_bridge.audit import SENT, UNRECORDED, AuditLog, AuditRecord, default_path, read_audit
 from core_bridge.client.commands import CoreClient
 from core_bridge.errors import AuthRefusedError, CommandError, NoAckError, RoleDeniedError
 from core_bridge.protocol import Reply
@@ -164,3 +164,49 @@ def test_unknown_key_when_it_calls_then_auth_refused_and_failure_counted(twin_co
         assert err.value.attempts == 1  # a refused key is not retried: no retry can fix it
     (rec,) = audit_records(twin_core.home)
     assert (rec["result"], rec["code"], rec["command"]) == ("no_ack", "AUTH_UNKNOWN_KEY", "status")
+
+
+
+class HeldFlushAudit(AuditLog):
+    """The real audit log whose group-commit thread never gets to run: what is durable when a call returns
+    is then only what the call itself waited for."""
+
+    def sync_soon(self, upto: int) -> None:
+        pass
+
+    def append_lazy(self, record: AuditRecord) -> None:
+        self.write(record)
+
+
+def test_loosening_when_acked_then_its_sent_line_was_durable_before_the_call_returned(twin_core: TwinHandle,
+                                                                                      tmp_path: Path) -> None:
+    audit = HeldFlushAudit(tmp_path / "control.jsonl")
+    with client(twin_core, audit=audit) as c:
+        c.set_kill("firm", None, "HALTED", "before the resume")
+        c.set_kill("firm", None, "ACTIVE", "resume: acked only once durable")
+        written, synced = audit.generations()
+    # The resume's outcome line is the last written; its sent line, one before it, was on disk when the call
+    # returned: a loosening outcome waits for the write-ahead line.
+    assert (written, synced) == (4, 3)
+
+
+def test_kill_when_acked_before_durable_then_the_caller_is_not_held_by_the_audit_flush(twin_core: TwinHandle,
+                                                                                       tmp_path: Path) -> None:
+    audit = HeldFlushAudit(tmp_path / "control.jsonl")
+    with client(twin_core, audit=audit) as c:
+        reply = c.set_kill("firm", None, "REDUCE_ONLY", "tightening: applied ack")
+        assert reply.ok and not reply.durable
+        assert audit.generations() == (2, 0)  # sent + outcome written, neither flush waited for
+        c.set_kill("firm", None, "ACTIVE", "reset")
+    audit.close()  # close flushes what is left
+    recs = read_audit(tmp_path / "control.jsonl").records
+    assert [(r["reason"], r["result"]) for r in recs] == [("tightening: applied ack", "ok"), ("reset", "ok")]
+
+
+def test_kill_when_acked_then_the_audit_group_commit_flushes_its_lines(twin_core: TwinHandle) -> None:
+    with client(twin_core) as c:
+        assert c.set_kill("firm", None, "REDUCE_ONLY", "tightening: applied ack").ok
+        assert c.audit is not None
+        audit = c.audit
+        wait_until(lambda: audit.generations()[1] == audit.generations()[0])
+        c.set_kill("firm", None, "ACTIVE", "reset")

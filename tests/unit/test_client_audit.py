@@ -115,3 +115,13 @@ def test_append_lazy_when_no_further_write_then_background_flush_makes_it_durabl
     log.close()  # close flushes whatever is left, then stops the flusher
     assert log.pending_lines() == 0
     assert [r["id"] for r in read_audit(tmp_path / "a.jsonl").records] == ["a", "b"]
+
+
+def test_sync_soon_when_given_a_sent_line_then_the_flusher_makes_it_durable_without_a_caller(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "a.jsonl")
+    gen = log.write(_outcome("set_kill", 10, "a"))
+    assert log.generations() == (1, 0)
+    log.sync_soon(gen)
+    wait_for(lambda: log.generations()[1] >= gen, timeout=5, what="the group commit of the sent line")
+    log.close()
+    assert [r["id"] for r in read_audit(tmp_path / "a.jsonl").records] == ["a"]
