@@ -57,6 +57,8 @@ class PersistenceWiring:
     eventlog: EventLog
     commit: GroupCommit
     start_kind: str  # how this start found the state: "clean", "unclean" or "unknown" (status `start`)
+    _persist_deferred: bool  # set by sockets._serve_control while it applies a control request
+    _persist_due: bool
 
     def _recover_state(self) -> TwinState:
         """The persisted state (or unknown: HALTED), in a new epoch, saved; the journal opens that epoch.
@@ -104,7 +106,11 @@ class PersistenceWiring:
         os.replace(tmp, path)
 
     def _persist(self) -> None:
-        """Hand the current state to the group commit (durable soon; see `commit.durable_version`)."""
+        """Hand the current state to the group commit (durable soon; see `commit.durable_version`); while a
+        control request is applied, right after its reply is sent (sockets._serve_control)."""
+        if self._persist_deferred:
+            self._persist_due = True
+            return
         self.commit.submit(self.engine.state)
 
     def _close_state(self) -> None:

@@ -71,6 +71,8 @@ class TwinCore(SocketServices):
         self._applied_now = None
         self._not_durable = {}
         self._held = []
+        self._persist_deferred = False
+        self._persist_due = False
         self._followups = []
         self.peer_next = None
         self._resync = False

@@ -72,6 +72,8 @@ class SocketServices(HaWiring):
     _applied_now: str | None  # id of the command the engine applied in this request (set by _on_applied)
     _not_durable: dict[str, tuple[int, bool]]  # applied ids not yet durable -> (state_version, tightening)
     _held: list[tuple[int, bytes, Reply]]  # acks waiting for the disk: (state_version, routing id, reply)
+    _persist_deferred: bool  # a control request is being applied: its persist waits until its reply went out
+    _persist_due: bool  # ... and one was asked for
     _followups: list[tuple[int, bytes, str]]  # durable_notify follow-ups due: (state_version, routing id, id)
 
     # ------------------------------------------------------------------ control
@@ -99,9 +101,19 @@ class SocketServices(HaWiring):
                 reply = Reply("", False, ReasonCode.MSG_MALFORMED.name, self.engine.state.state_version, {},
                               f"expected 1 body frame, got {len(frames) - 1}")
             else:
-                req, reply = self._reply_for(frames[1].bytes, ident, now)
+                # The change is handed to the group commit after its ack is on the wire: staging the state log
+                # record (and waking the flusher) is not on the kill's path; an unclean stop before the flush
+                # comes back HALTED (§3.8), and an ack that waits for the disk still waits for this record.
+                self._persist_deferred = True
+                try:
+                    req, reply = self._reply_for(frames[1].bytes, ident, now)
+                finally:
+                    self._persist_deferred = False
             self._flush_events()
             self._answer(rid, req, reply)
+            if self._persist_due:
+                self._persist_due = False
+                self._persist()
 
     def _reply_for(self, body: bytes, ident: Identity, now: int) -> tuple[Request | None, Reply]:
         try:
