@@ -8,7 +8,7 @@ every call gets a fresh id.
 from __future__ import annotations
 
 import hashlib
-import uuid
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,4 +30,5 @@ def derive_id(idempotency_key: str, cmd: str, args: Mapping[str, Any]) -> str:
 
 
 def fresh_id(identity: str) -> str:
-    return f"{identity}:{uuid.uuid4().hex}"
+    # 128 random bits as 32 hex digits (a uuid4's entropy without building the UUID object on the kill path)
+    return f"{identity}:{os.urandom(16).hex()}"
