@@ -74,8 +74,9 @@ def ingest(engine: Engine, source: FileSource, remote_path: str, *, kind: str, b
             prior_error, prior_line, prior_field = prior.error, prior.line, prior.field
     if prior is not None:
         if prior_status == FileStatus.LOADED:
+            # The fetch landed on the loaded copy's own inbox path with the same bytes: keep it (retention archives
+            # the inbox; deleting here would lose the very file the store rows came from).
             log.info("%s already loaded for %s (sha256 %s): skipped", fetched.name, business_date, fetched.sha256)
-            fetched.local.unlink(missing_ok=True)
             return IngestResult(kind, fetched.name, business_date, fetched.sha256, "skipped", prior_records or 0,
                                 prior_id)
         quarantine(fetched.local, home, business_date)

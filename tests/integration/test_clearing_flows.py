@@ -60,6 +60,9 @@ def test_sod_and_locates_when_run_twice_over_sftp_then_loaded_once_and_tables_id
     assert {f.status for f in loc.files} == {"loaded"} and len(loc.files) == 6
     assert [f.status for f in again.files + loc2.files] == ["skipped"] * 8
     assert _tables(engine) == after_first
+    inbox = home / "inbox" / DAY.isoformat()
+    # A re-run that skips keeps the loaded copies for retention to archive.
+    assert all((inbox / f.name).is_file() for f in again.files), sorted(p.name for p in inbox.iterdir())
     with engine.connect() as c:
         grants = dict(c.execute(text("SELECT symbol, granted FROM locate_log")).all())
         thr_dates = {r[0] for r in c.execute(text("SELECT business_date FROM sho_list_entries "
