@@ -5,15 +5,25 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 B ?=
 
-.PHONY: demo test bench lint install clean down sshd
+.PHONY: demo test bench lint install clean down sshd wheels
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# quickfix is published as source only and takes minutes to compile: its wheel is built once into a cache
+# outside the repo (never committed); every later install, in any fresh venv, takes it from there.
+WHEELS ?= $(HOME)/.cache/colo-ops/wheels
+QUICKFIX := quickfix==1.16.0
+
+wheels: $(BIN)/python
+	@mkdir -p $(WHEELS)
+	@ls $(WHEELS)/quickfix-1.16.0-*.whl >/dev/null 2>&1 || $(BIN)/pip wheel -q --no-deps -w $(WHEELS) $(QUICKFIX)
+
 # Reinstall only when the pins or the package metadata change.
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(MAKE) --no-print-directory wheels
+	$(BIN)/pip install -q --find-links $(WHEELS) -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -32,7 +32,7 @@ def _make_file(path: Path, n: int) -> None:
         base = f"1{i:07d}"
         c = base + str(cusip_check_digit(base))
         cusips.append((c, isin_from_cusip(c)))
-    lines = [f"BOF SOD POSITIONS  {DAY:%Y%m%d}CT01{DAY:%Y%m%d}090000REFRESHED".ljust(119) + "A"]
+    lines = [f"BOF SOD POSITIONS  {DAY:%Y%m%d}CT01{DAY:%Y%m%d}090000REFRESHED CLEARTWIN".ljust(119) + "A"]
     total = 0
     k = 0
     for a in accts:

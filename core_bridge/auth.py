@@ -176,3 +176,29 @@ def configure_client(sock: zmq.Socket, keys: KeyPair, server_key: bytes) -> None
     sock.curve_publickey = keys.public
     sock.curve_secretkey = keys.secret
     sock.curve_serverkey = server_key
+
+
+# ------------------------------------------------------------------ signed approval records (four eyes)
+# A limit raise carries an approval record made by a second CURVE identity (core_bridge/approvals.py). The
+# record is authenticated with HMAC-SHA256 keyed by the X25519 shared secret of the approver's key and the
+# core's key: only the approver (or the core) can compute it, and the core checks it with its own secret and
+# the approver's public key from roles.json. Both sides MAC the same canonical bytes: these fields, sorted.
+APPROVAL_FIELDS = ("v", "approval_id", "identity", "public_key", "approver", "account", "limits", "until_ns",
+                   "reason", "expires_ns")
+
+
+def approval_payload(record: dict[str, object]) -> bytes:
+    return json.dumps({k: record.get(k) for k in APPROVAL_FIELDS}, sort_keys=True, separators=(",", ":")).encode()
+
+
+def approval_mac(secret_z85: bytes, peer_public_z85: bytes, payload: bytes) -> str:
+    """HMAC-SHA256 (hex) of `payload` under X25519(secret, peer public); symmetric between the two keys."""
+    import hashlib
+    import hmac
+
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+    from zmq.utils import z85
+
+    shared = X25519PrivateKey.from_private_bytes(z85.decode(secret_z85)).exchange(
+        X25519PublicKey.from_public_bytes(z85.decode(peer_public_z85)))
+    return hmac.new(shared, payload, hashlib.sha256).hexdigest()

@@ -8,8 +8,10 @@
     ├── NoAckError             no reply before the deadline after every retry (carries endpoint + command)
     │   └── AuthRefusedError   ...because the core refused our CURVE key at the handshake (seen by the monitor)
     ├── ProtocolError          a frame we received is malformed (carries endpoint)
-    └── JournalError           journal segment damaged, chain broken, or sequence out of order
-        └── JournalCorruptError  a specific record or seal failed verification (carries file + record)
+    ├── JournalError           journal segment damaged, chain broken, or sequence out of order
+    │   └── JournalCorruptError  a specific record or seal failed verification (carries file + record)
+    ├── ClockLogError          a clock-sync log line does not parse (carries file + line)
+    └── ApprovalError          a limit raise lacks a valid four-eyes approval record (carries the field at fault)
 """
 
 from __future__ import annotations
@@ -78,3 +80,19 @@ class JournalCorruptError(JournalError):
         super().__init__(message + where)
         self.path = path
         self.record = record
+
+
+class ClockLogError(BridgeError):
+    def __init__(self, path: Path, line: int, message: str) -> None:
+        super().__init__(f"{path}: line {line}: {message}")
+        self.path = path
+        self.line = line
+
+
+class ApprovalError(BridgeError):
+    """A limit raise without a valid approval: missing, same identity as the requester, not matching the change,
+    expired, or permanent without an admin. `field` names what is at fault."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field

@@ -12,6 +12,8 @@ Types follow what the figures are (see `METRICS`, the catalogue the dashboards a
 - histogram: risk-gate latency in seconds, rebuilt from the core's percentile windows (core_bridge.metrics);
 - enum gauge: `colo_core_trading_state{scope,key,state}` is 1 for the current level and 0 for the others,
   `state="UNKNOWN"` when the level is not known or not a level name;
+- clock offset: the last heartbeat's `clock_offset_ns` and the largest magnitude over the last minute, so the
+  ClockOffset* alerts see a breach shorter than the scrape interval;
 - heartbeat staleness is never NaN: `colo_core_heartbeat_received` 0/1, the last heartbeat's timestamp
   (0 when none) and its age computed at scrape time (since the exporter started when there was none), so
   "stale", "never heard" and "exporter down" (`up == 0`) all make CoreHeartbeatStale fire.
@@ -76,6 +78,10 @@ METRICS: tuple[MetricSpec, ...] = (
                "Rewind attempts of the drop-copy capture that failed (timeout, refusal, gap the core cannot fill)"),
     MetricSpec("colo_core_capture_rewind_escalated", GAUGE,
                "1 while the capture's rewinds keep failing past its escalation threshold, else 0"),
+    MetricSpec("colo_core_clock_offset_seconds", GAUGE,
+               "Core clock minus its time source (PTP grandmaster), signed, from the last heartbeat"),
+    MetricSpec("colo_core_clock_offset_max_abs_seconds", GAUGE,
+               "Largest |clock offset| of the heartbeats of the last minute (a breach between scrapes shows)"),
 )
 SPECS: dict[str, MetricSpec] = {m.name: m for m in METRICS}
 
@@ -205,6 +211,9 @@ class Exporter:
         failures, escalated = model.capture_rewind_failures, model.capture_rewind_escalated
         fams.add("colo_core_capture_rewind_failures_total", None if failures is None else float(failures))
         fams.add("colo_core_capture_rewind_escalated", None if escalated is None else float(escalated))
+        off, worst = model.clock_offset_ns, model.clock_offset_max_abs_ns
+        fams.add("colo_core_clock_offset_seconds", None if off is None else off / 1e9)
+        fams.add("colo_core_clock_offset_max_abs_seconds", None if worst is None else worst / 1e9)
         self._model, self._snapshot = model, fams.out
 
     def render(self) -> bytes:

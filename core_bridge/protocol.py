@@ -87,6 +87,7 @@ class Command(enum.StrEnum):
     SET_LOCATES = "set_locates"
     SET_RESTRICTED = "set_restricted"
     SET_HALTS = "set_halts"
+    SET_PREBORROW = "set_preborrow"  # Rule 204(b) penalty box: shorts in these symbols need a pre-borrow
     SET_SOD_POSITIONS = "set_sod_positions"
     # Order entry from the strategy side is not ours; the twin exposes it so tests and the demo can drive flow.
     SUBMIT_ORDERS = "submit_orders"
@@ -110,6 +111,7 @@ COMMAND_ROLE: dict[Command, Role] = {
     Command.SET_LOCATES: Role.OPERATOR,
     Command.SET_RESTRICTED: Role.OPERATOR,
     Command.SET_HALTS: Role.OPERATOR,
+    Command.SET_PREBORROW: Role.OPERATOR,
     Command.SET_SOD_POSITIONS: Role.OPERATOR,
     Command.SUBMIT_ORDERS: Role.OPERATOR,
     Command.SIM: Role.OPERATOR,
@@ -200,6 +202,7 @@ class EventFlag(enum.IntFlag):
     REPLAY = 2  # delivered by rewind, not live
     FROM_CANCEL_ALL = 4
     TAKEOVER = 8  # first event after an HA takeover
+    FLATTEN = 16  # an order of the kill-to-flat flow (submit_orders `flatten`, §5)
 
 
 class HaRole(enum.IntEnum):
@@ -450,14 +453,13 @@ class Reply:
 #                                                              request's v), versions [every v served], core_id,
 #                                                              node, epoch, identity, role}
 #       an unserved v gets MSG_VERSION_UNSUPPORTED with result {versions}: the client retries with one of them.
-#   status            {}                                   -> {node, ha_role ("active"|"passive"), trading_state
-#                                                              (firm level name), kill {firm, account{}, symbol{},
-#                                                              venue{}}, last_seq, epoch, limits_version,
-#                                                              state_version, state_unknown, orders_working,
-#                                                              uptime_s, core_time_ns, auth_failures,
-#                                                              durable_version, start ("clean"|"unclean"|"unknown")}
+#   status            {}                                   -> {node, ha_role ("active"|"passive"), trading_state (firm
+#                                                              level name), kill {firm, account{}, symbol{}, venue{}},
+#                                                              last_seq, epoch, limits_version, state_version,
+#                                                              state_unknown, orders_working, uptime_s, core_time_ns,
+#                                                              auth_failures, durable_version, start (see §3.8)}
 #   snapshot          {}                                   -> status + {limits {"firm": {...}, "<acct>": {...}},
-#                                                              temp_limits [{account, limits, until_ns}],
+#                                                              temp_limits [{account, limits, until_ns, approved_by}],
 #                                                              bp {acct: dec}, bp_as_of_ns, locates {sym: int},
 #                                                              locates_date, restricted [sym], halts {sym: state},
 #                                                              mwcb_level, positions {acct: {sym: int}},
@@ -465,7 +467,7 @@ class Reply:
 #   set_kill          {scope, key, level}                  -> {scope, key, level, previous}
 #   cancel_all        {scope, key}                         -> {cancelled}
 #   set_limits        {account|null, limits {...partial},  -> {limits_version, account, limits (effective)}
-#                      approver, until_ns|null}
+#                      approver, until_ns|null, approval?}    (approval: four eyes, docs/protocol.md)
 #       limit keys: max_order_qty (int), max_order_notional (dec), price_collar_pct (dec, e.g. "5" = 5 %),
 #                   duplicate_window_ms (int), max_orders_per_sec (int), credit_threshold (dec),
 #                   gross_exposure_cap (dec), net_exposure_cap (dec)
@@ -473,14 +475,13 @@ class Reply:
 #   set_bp            {bp {acct: dec}, as_of_ns}           -> {accounts}
 #   set_locates       {date, locates {sym: int}}           -> {symbols}   (replaces the day's availability)
 #   set_restricted    {symbols [sym]}                      -> {symbols}   (replaces the list)
-#   set_halts         {halts {sym: "HALTED"|"LULD_PAUSE"|"OPEN"}, mwcb_level 0..3}
-#                                                          -> {halted, mwcb_level}
+#   set_preborrow     {date, symbols {sym: int}}           -> {symbols, date}  (the whole 204(b) penalty box)
+#   set_halts         {halts {sym: "HALTED"|"LULD_PAUSE"|"OPEN"}, mwcb_level 0..3} -> {halted, mwcb_level}
 #   set_sod_positions {date, positions {acct: {sym: int}}} -> {accounts, positions}
 #   submit_orders     {orders [{action "new"|"replace"|"cancel", clordid, account, symbol, side, qty,
 #                      price (dec|null), ord_type "LIMIT"|"MARKET", tif "DAY"|"IOC", venue, order_id (replace/
 #                      cancel)}]}                          -> {results [{clordid, order_id, ok, code}]}
-#   sim (twin only)   {action "start_flow"|"stop_flow"|"end_of_day"|"stream", ...}
-#                                                          (a real core answers MSG_UNKNOWN_COMMAND)
+#   sim (twin only)   {action "start_flow"|"stop_flow"|"end_of_day"|"stream", ...} (real core: MSG_UNKNOWN_COMMAND)
 #   ha_status / ha_promote / ha_demote                     -> {node, ha_role, state (FSM state name), term,
 #                                                              fenced, epoch, binary_star, peer_alive, peer_state,
 #                                                              peer_term, peer_seen_ms, degraded,

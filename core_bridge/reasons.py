@@ -37,12 +37,14 @@ class ReasonCode(enum.IntEnum):
     LIMIT_GROSS_EXPOSURE = 407
     LIMIT_NET_EXPOSURE = 408
     LIMIT_POLICY_EXCEEDED = 409
+    LIMIT_APPROVAL_INVALID = 410
     # Buying power
     BP_INSUFFICIENT = 500
     BP_UNKNOWN = 501
     # Reg SHO
     LOCATE_UNAVAILABLE = 600
     LOCATE_UNKNOWN = 601
+    LOCATE_PREBORROW_REQUIRED = 602
     # 15c3-5(c)(2) regulatory
     RESTRICTED_SYMBOL = 700
     RESTRICTED_ACCOUNT_UNKNOWN = 701
@@ -101,10 +103,13 @@ _DESCRIPTIONS: dict[ReasonCode, str] = {
     ReasonCode.LIMIT_GROSS_EXPOSURE: "Gross exposure after the order above the cap.",
     ReasonCode.LIMIT_NET_EXPOSURE: "Net exposure after the order above the cap.",
     ReasonCode.LIMIT_POLICY_EXCEEDED: "A limit change is outside what policy lets an operator set.",
+    ReasonCode.LIMIT_APPROVAL_INVALID: "A limit change's four-eyes approval record does not verify or does not match.",
     ReasonCode.BP_INSUFFICIENT: "Order notional above the account's available buying power.",
     ReasonCode.BP_UNKNOWN: "No buying power has been pushed for the account (fail closed).",
     ReasonCode.LOCATE_UNAVAILABLE: "Short sale without enough located shares (Reg SHO 203(b)(1)).",
     ReasonCode.LOCATE_UNKNOWN: "No locate list has been pushed today (fail closed).",
+    ReasonCode.LOCATE_PREBORROW_REQUIRED: "The symbol is in the Rule 204(b) penalty box: a short sale needs "
+                                          "pre-borrowed shares, and not enough are left.",
     ReasonCode.RESTRICTED_SYMBOL: "The symbol is on the restricted list (15c3-5(c)(2)(ii)).",
     ReasonCode.RESTRICTED_ACCOUNT_UNKNOWN: "The account is not one the core knows.",
     ReasonCode.HALT_SYMBOL_HALTED: "The symbol is halted (regulatory or news halt).",

@@ -23,6 +23,7 @@ Import cost: zmq + orjson only; prometheus_client is imported by `core_bridge.ex
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ import zmq
 
 from core_bridge.metrics import HealthTotals
 from core_bridge.protocol import TELEMETRY_TOPIC_HEALTH, TELEMETRY_TOPIC_HEARTBEAT, KillLevel
+
+CLOCK_WINDOW_NS = 60_000_000_000  # the exporter's max-offset window
 
 
 def __getattr__(name: str) -> Any:
@@ -112,6 +115,10 @@ class TelemetrySubscriber:
                 continue
             return frames[0], doc, now
 
+    def connect(self, endpoint: str) -> None:
+        """Also listen to another core (the other node of an HA pair)."""
+        self._sock.connect(endpoint)
+
     def wait_heartbeat(self, timeout_ms: float) -> tuple[dict[str, Any], int] | None:
         deadline = time.monotonic() + timeout_ms / 1000
         while (remaining := (deadline - time.monotonic()) * 1000) > 0:
@@ -155,10 +162,18 @@ class TelemetryModel:
     control_ok: bool | None = None  # did the last `status` request get an ack (None: not asked yet)
     telemetry_malformed: int = 0  # telemetry frames the subscriber dropped as malformed
     totals: HealthTotals = field(default_factory=HealthTotals)
+    # (received ns, |clock_offset_ns|) of the last CLOCK_WINDOW_NS of heartbeats: a breach shorter than a
+    # scrape interval still shows in the window's maximum
+    clock_readings: deque[tuple[int, int]] = field(default_factory=deque)
 
     def observe(self, topic: bytes, doc: dict[str, Any], at_ns: int) -> None:
         if topic == TELEMETRY_TOPIC_HEARTBEAT:
             self.heartbeat, self.heartbeat_at_ns = doc, at_ns
+            off = doc.get("clock_offset_ns")
+            if isinstance(off, int) and not isinstance(off, bool):
+                self.clock_readings.append((at_ns, abs(off)))
+                while self.clock_readings and at_ns - self.clock_readings[0][0] > CLOCK_WINDOW_NS:
+                    self.clock_readings.popleft()
         elif topic == TELEMETRY_TOPIC_HEALTH:
             self.health, self.health_at_ns = doc, at_ns
             self.totals.fold(doc, at_ns)
@@ -167,6 +182,17 @@ class TelemetryModel:
         self.status, self.status_at_ns = dict(result), at_ns or time.time_ns()
 
     # --- derived figures (None = unknown) ---
+    @property
+    def clock_offset_ns(self) -> int | None:
+        """The core clock minus its time source, as its last heartbeat said (None: not reported)."""
+        off = (self.heartbeat or {}).get("clock_offset_ns")
+        return off if isinstance(off, int) and not isinstance(off, bool) else None
+
+    @property
+    def clock_offset_max_abs_ns(self) -> int | None:
+        """The largest |offset| of the heartbeats of the last CLOCK_WINDOW_NS (None: none reported one)."""
+        return max((a for _, a in self.clock_readings), default=None)
+
     def heartbeat_age_ms(self, now_ns: int | None = None) -> float | None:
         return heartbeat_age_ms(self.heartbeat, self.heartbeat_at_ns, now_ns)
 

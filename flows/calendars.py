@@ -155,6 +155,13 @@ def business_days_between(start: dt.date | str, end: dt.date | str) -> int:
     return n
 
 
+def session_open(day: dt.date | str) -> dt.datetime:
+    """The beginning of regular trading hours as an aware UTC datetime: 09:30 ET (early-close days too)."""
+    d = require_session(day)
+    opened = _xnys().session_open(d.isoformat())
+    return dt.datetime.fromtimestamp(opened.timestamp(), dt.UTC)
+
+
 def session_close(day: dt.date | str) -> dt.datetime:
     """The session's close as an aware UTC datetime: 16:00 ET, or 13:00 ET on early-close days."""
     d = require_session(day)

@@ -14,7 +14,10 @@
     │   └── ArchiveTamperError  an object, manifest entry or duplicate copy does not verify (names it)
     ├── StoreError              the ops store refused data
     │   └── EventLoadError      drop-copy records that cannot be stored as they are; carries epoch, seq, field
-    └── DrillFailedError        an HA drill failed a check (the report and the stored rows name which)
+    ├── FixReportError          a clearer's FIX ExecutionReport refused whole; carries MsgSeqNum and tag
+    ├── DrillFailedError        an HA drill failed a check (the report and the stored rows name which)
+    └── ComplianceError         a 15c3-5 evidence source is unreadable or a review period is invalid
+        └── ControlVerificationFailedError  a control missed its boundary (the evidence names which)
 """
 
 from __future__ import annotations
@@ -111,5 +114,25 @@ class EventLoadError(StoreError):
         self.reason = message
 
 
+class FixReportError(OpsError):
+    """An ExecutionReport from the clearer that cannot be booked as it is (the session rejects it, 35=3)."""
+
+    def __init__(self, message: str, seq: int | None = None, tag: int | None = None) -> None:
+        where = " ".join(p for p in (f"MsgSeqNum {seq}" if seq is not None else "",
+                                     f"tag {tag}" if tag is not None else "") if p)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.seq = seq
+        self.tag = tag
+        self.reason = message
+
+
 class DrillFailedError(OpsError):
     """An HA drill failed; raised after its report and rows are written."""
+
+
+class ComplianceError(OpsError):
+    """A controls-evidence source cannot be read, or a review period is invalid; names the source or field."""
+
+
+class ControlVerificationFailedError(ComplianceError):
+    """A control-verification case did not behave at its boundary; raised after the evidence is written."""

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from html import escape
 from pathlib import Path
 from typing import Any
 
 from reports.markdown import table
+from reports.render import markup, render
 from reports.svg import bar_chart, empty_chart
 
 GOALS_MS = {"accept_ms": 1000.0, "gap_free_ms": 2000.0}  # issue 7: standby accepts <= 1 s, gap-free <= 2 s
@@ -89,43 +89,18 @@ def render_html(doc: dict[str, Any]) -> str:
     for i, d in enumerate(drills):
         m = d.get("metrics", {})
         stream = d.get("checks", {}).get("stream", {})
-        rows.append("<tr>" + "".join(f"<td>{escape('' if x is None else str(x))}</td>" for x in (
+        rows.append(["" if x is None else str(x) for x in (
             i + 1, d["scenario"], _fault(d), "PASS" if d.get("ok") else "FAIL", m.get("detect_ms"), m.get("accept_ms"),
             m.get("gap_free_ms"), stream.get("journal_events"), stream.get("lost"), stream.get("duplicated"),
-            "; ".join(d.get("failures", [])))) + "</tr>")
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>HA drill {escape(doc['date'])}</title>",
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}</style></head><body>",
-        f"<h1>HA drill — {escape(doc['date'])}: {'PASS' if doc['passed'] else 'FAIL'}</h1>",
-        f"<p>Goals: standby accepts commands within {GOALS_MS['accept_ms']:.0f} ms of the fault; journal "
-        f"gap-free within {GOALS_MS['gap_free_ms']:.0f} ms.</p>",
-        chart,
-        "<h2>Drills</h2><table><tr><th>#</th><th>scenario</th><th>fault method</th><th>result</th><th>detect ms</th>"
-        "<th>accept ms</th><th>gap-free ms</th><th>journal events</th><th>lost</th><th>duplicated</th>"
-        "<th>failures</th></tr>", *rows, "</table>",
-    ]
-    if doc.get("summary"):
-        parts.append("<h2>Summary</h2><pre>" + escape(json.dumps(doc["summary"], indent=2, sort_keys=True)) + "</pre>")
-    parts.append("<h2>Split-brain refusals (from the control audit log)</h2>")
-    if doc["split_brain_refusals"]:
-        parts.append("<table><tr><th>utc</th><th>operator</th><th>identity</th><th>command</th><th>endpoint</th>"
-                     "<th>code</th><th>message</th></tr>")
-        for r in doc["split_brain_refusals"]:
-            parts.append("<tr>" + "".join(f"<td>{escape(str(r.get(k)))}</td>" for k in (
-                "utc", "operator", "identity", "command", "endpoint", "code", "message")) + "</tr>")
-        parts.append("</table>")
-    else:
-        parts.append("<p>None.</p>")
-    parts.append("<h2>Timelines</h2>")
-    for d in drills:
-        parts.append(f"<h3>{escape(d['scenario'])}</h3>")
-        parts.append(_timeline_svg(d))
-        parts.append("<ol>" + "".join(f"<li>{float(t):.1f} ms — {escape(str(label))}</li>"
-                                      for t, label in d.get("timeline", [])) + "</ol>")
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
+            "; ".join(d.get("failures", [])))])
+    refusals = [[str(r.get(k)) for k in ("utc", "operator", "identity", "command", "endpoint", "code", "message")]
+                for r in doc["split_brain_refusals"]]
+    timelines = [{"scenario": d["scenario"], "chart": markup(_timeline_svg(d)),
+                  "events": [f"{float(t):.1f} ms — {label}" for t, label in d.get("timeline", [])]} for d in drills]
+    summary = json.dumps(doc["summary"], indent=2, sort_keys=True) if doc.get("summary") else ""
+    return render("ha.html.j2", title=f"HA drill {doc['date']}", report_name="HA drill", business_date=doc["date"],
+                  sources=[], passed=doc["passed"], goals=GOALS_MS, chart=markup(chart), rows=rows,
+                  refusals=refusals, timelines=timelines, summary=summary)
 
 
 def markdown_summary(doc: dict[str, Any]) -> str:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from html import escape
 from pathlib import Path
 
 from reports.ha import ROW_HEADERS, drill_cells, drill_row
 from reports.markdown import table as md_table
+from reports.render import markup, render
 from reports.svg import bar_chart
 
 
@@ -28,21 +28,19 @@ class OpsDay:
     breaks_by_type: dict[str, int] = field(default_factory=dict)
     cat_counts: dict[str, int] = field(default_factory=dict)
     drills: list[dict[str, object]] = field(default_factory=list)  # reports.ha.drill_row shape
+    kills: list[dict[str, str]] = field(default_factory=list)  # kill-to-flat runs: KILL_HEADERS + report
     flows: list[dict[str, str]] = field(default_factory=list)  # {flow, state}
     reports: dict[str, str] = field(default_factory=dict)  # name -> path relative to the report dir
     # What went wrong and what became of it: rejected files, recon breaks, CAT errors ({kind, item, detail, status})
     exceptions: list[dict[str, str]] = field(default_factory=list)
 
 
-def _table(headers: list[str], rows: list[list[object]], empty: str = "none") -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    if not body:
-        body = f'<tr><td colspan="{len(headers)}">{escape(empty)}</td></tr>'
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 EXCEPTION_HEADERS = ("kind", "item", "detail", "status")
+KILL_HEADERS = ("started", "scope", "operator", "outcome", "resting orders", "flatten orders", "still open")
+
+
+def _kill_rows(day: OpsDay) -> list[list[object]]:
+    return [[k.get(h, "") for h in KILL_HEADERS] for k in day.kills]
 
 
 def _exception_rows(day: OpsDay) -> list[list[object]]:
@@ -80,31 +78,28 @@ def _charts(day: OpsDay) -> dict[str, str]:
     }
 
 
+def _cells(rows: list[list[object]]) -> list[list[str]]:
+    return [[str(c) for c in r] for r in rows]
+
+
 def render_html(day: OpsDay) -> str:
-    charts = _charts(day)
-    drill_rows = [drill_cells(drill_row(d)) for d in day.drills]
-    links = "".join(
-        f'<li><a href="{escape(p)}">{escape(n)}</a></li>' for n, p in sorted(day.reports.items())
-    ) or "<li>none</li>"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>colo-ops daily report {escape(day.date)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:70em}} table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}} h2{{margin-top:1.5em}}</style></head><body>
-<h1>Daily ops report — {escape(day.date)}</h1>
-<h2>Flows</h2>{_table(["flow", "state"], [[f["flow"], f["state"]] for f in day.flows], "no flow runs recorded")}
-<h2>Exceptions</h2>{_table(list(EXCEPTION_HEADERS), _exception_rows(day), "no exceptions on this date")}
-<h2>Orders</h2>{charts["orders"]}
-{_table(["event type", "count"], [[k, v] for k, v in sorted(day.events_by_type.items())], "no events")}
-<h2>Rejects by reason</h2>{_table(["reason", "count"], [[k, v] for k, v in sorted(day.rejects_by_reason.items())],
-                                  "no rejects")}
-<h2>Latency</h2>{charts["latency"]}
-<h2>Buying power</h2>{charts["bp"]}
-<h2>Reconciliation</h2>{charts["breaks"]}
-<h2>CAT</h2>{_table(["event", "records"], [[k, v] for k, v in sorted(day.cat_counts.items())], "no CAT records")}
-<h2>HA drills</h2>{_table(list(ROW_HEADERS), drill_rows, "no drills on this date")}
-<h2>Reports</h2><ul>{links}</ul>
-</body></html>
-"""
+    charts = {k: markup(v) for k, v in _charts(day).items()}
+    tables = {
+        "flows": (["flow", "state"], _cells([[f["flow"], f["state"]] for f in day.flows]), "no flow runs recorded"),
+        "exceptions": (list(EXCEPTION_HEADERS), _cells(_exception_rows(day)), "no exceptions on this date"),
+        "events": (["event type", "count"], _cells([[k, v] for k, v in sorted(day.events_by_type.items())]),
+                   "no events"),
+        "rejects": (["reason", "count"], _cells([[k, v] for k, v in sorted(day.rejects_by_reason.items())]),
+                    "no rejects"),
+        "cat": (["event", "records"], _cells([[k, v] for k, v in sorted(day.cat_counts.items())]), "no CAT records"),
+        "drills": (list(ROW_HEADERS), _cells([drill_cells(drill_row(d)) for d in day.drills]),
+                   "no drills on this date"),
+    }
+    kills = [{"cells": [str(c) for c in row], "report": k.get("report", "")}
+             for row, k in zip(_kill_rows(day), day.kills, strict=True)]
+    return render("ops_report.html.j2", title=f"colo-ops daily report {day.date}", report_name="Daily ops report",
+                  business_date=day.date, sources=[], charts=charts, tables=tables, kills=kills,
+                  kill_headers=list(KILL_HEADERS), links=sorted(day.reports.items()))
 
 
 def render_markdown(day: OpsDay) -> str:
@@ -127,6 +122,7 @@ def render_markdown(day: OpsDay) -> str:
         "", "## CAT", "", md_table(["event", "records"], sorted(day.cat_counts.items()), "no CAT records"), "",
         "## HA drills", "", md_table(ROW_HEADERS, [drill_cells(drill_row(d)) for d in day.drills],
                                      "no drills on this date"), "",
+        "## Kill to flat", "", md_table(list(KILL_HEADERS), _kill_rows(day), "no kill to flat on this date"), "",
     ]
     return "\n".join(parts)
 

@@ -11,10 +11,10 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
 from typing import Any
 
+from reports.render import markup, render
 from reports.svg import bar_chart
 
 CSV_COLUMNS = (
@@ -56,14 +56,6 @@ def render_csv(report: ReconReport) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str = "none") -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{escape(_cell(c))}</td>" for c in r) + "</tr>" for r in rows)
-    if not body:
-        body = f'<tr><td colspan="{len(headers)}">{escape(empty)}</td></tr>'
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def by_type_and_age(breaks: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
     """Open breaks per type, counted in AGE_BUCKETS (business days)."""
     out: dict[str, list[int]] = {}
@@ -98,23 +90,23 @@ def render_html(report: ReconReport) -> str:
     closed_cols = ("break_id", "btype", "status", "first_seen", "account", "symbol", "resolution", "signoff_by",
                    "signoff_at", "signoff_note")
     src = [[k, v] for k, v in sorted(report.sources.items())]
-    return "".join([
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">",
-        f"<title>Reconciliation {escape(report.date)}</title>",
-        "<style>body{font-family:sans-serif;margin:24px}table{border-collapse:collapse;margin:8px 0}"
-        "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px;text-align:left}</style></head><body>",
-        f"<h1>Reconciliation {escape(report.date)}: {escape(status)}</h1>",
-        "<p>Core snapshot vs SOD + journal vs the clearer's EOD files. Break types: docs/recon_breaks.md.</p>",
-        "<h2>Summary</h2>", _table(["figure", "value"], summary),
-        "<h2>Sources</h2>", _table(["source", "read"], src),
-        "<h2>Open breaks by type and age (business days)</h2>",
-        _table(["type", *(b[0] for b in AGE_BUCKETS), "total"], age_rows, "no open breaks"),
-        "<h2>Break counts over recent days</h2>", chart,
-        "<h2>Open breaks</h2>", _table(cols, [[b.get(c) for c in cols] for b in open_rows], "no open breaks"),
-        "<h2>Closed on this date</h2>",
-        _table(closed_cols, [[b.get(c) for c in closed_cols] for b in closed], "none"),
-        "</body></html>\n",
-    ])
+
+    def cells(rows: Sequence[Sequence[Any]]) -> list[list[str]]:
+        return [[_cell(c) for c in r] for r in rows]
+
+    tables = {
+        "Summary": (["figure", "value"], cells(summary), "none"),
+        "Sources": (["source", "read"], cells(src), "none"),
+        "Open breaks by type and age (business days)": (["type", *(b[0] for b in AGE_BUCKETS), "total"],
+                                                         cells(age_rows), "no open breaks"),
+    }
+    lists = {
+        "Open breaks": (list(cols), cells([[b.get(c) for c in cols] for b in open_rows]), "no open breaks"),
+        "Closed on this date": (list(closed_cols), cells([[b.get(c) for c in closed_cols] for b in closed]), "none"),
+    }
+    return render("recon.html.j2", title=f"Reconciliation {report.date}", report_name="Reconciliation",
+                  business_date=report.date, sources=[], status=status, tables=tables, lists=lists,
+                  chart=markup(chart))
 
 
 def write_report(report: ReconReport, out_dir: Path) -> dict[str, Path]:

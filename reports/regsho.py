@@ -1,6 +1,11 @@
 """The daily Reg SHO report: a pure writer from the day's data to files under reports/<date>/regsho/
 (regsho_<date>.json, locates_<date>.csv and regsho_<date>.html with a chart of locates granted and consumed).
 
+locates_<date>.csv is the Rule 203(b)(1)(iii) record, one row per locate: when it was obtained, the account it
+was allocated to, the source (the ETB list file with its date and sha256, or the lender and its confirmation id
+for a pre-borrow), the quantity granted and every short sale that consumed it (time, quantity, order, account).
+It is retained under the 17a-4 policy (flows/archive: kind locate_log).
+
 Sections: locates granted and consumed; short sales without a locate (must be zero: the core blocks them
 with LOCATE_UNAVAILABLE, so a non-zero count is a control failure to escalate); threshold securities the
 firm traded; pre-borrow (Rule 204(b)) names. Byte-identical for the same inputs (sorted, no wall clock).
@@ -13,12 +18,29 @@ import datetime as dt
 import io
 import json
 from dataclasses import asdict, dataclass, field
-from html import escape
 from pathlib import Path
 from typing import Any
 
 from reports.markdown import table as md_table
+from reports.render import markup, render
 from reports.svg import bar_chart
+
+CSV_COLUMNS = ("locate_id", "obtained_utc", "account", "symbol", "cusip", "method", "source", "source_file",
+               "source_date", "source_sha256", "lender", "confirmation_id", "granted", "used", "order_ids",
+               "consumed_by")
+
+
+@dataclass(frozen=True)
+class Consumption:
+    """A short sale that used the locate: execution time (UTC, ns), shares, order, account."""
+
+    time_utc: str
+    qty: int
+    order_id: int
+    account: str
+
+    def text(self) -> str:
+        return f"{self.time_utc} {self.qty} order {self.order_id} {self.account}"
 
 
 @dataclass(frozen=True)
@@ -31,6 +53,14 @@ class LocateLine:
     granted: int
     used: int
     order_ids: tuple[int, ...] = ()
+    obtained_utc: str = ""
+    account: str = ""
+    source_file: str = ""  # the ETB / pre-borrow list file behind it
+    source_date: str = ""
+    source_sha256: str = ""
+    lender: str = ""  # pre-borrow / specific locates
+    confirmation_id: str = ""
+    consumed: tuple[Consumption, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,13 +79,7 @@ class RegShoDay:
     unlocated_shorts: list[UnlocatedShort] = field(default_factory=list)
     threshold_traded: dict[str, int] = field(default_factory=dict)  # symbol -> shares traded
     preborrow: dict[str, int] = field(default_factory=dict)  # symbol -> shares pre-borrowed
-
-
-def _html_table(headers: list[str], rows: list[list[Any]], empty: str) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    body = body or f'<tr><td colspan="{len(headers)}">{escape(empty)}</td></tr>'
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    sources: list[dict[str, str]] = field(default_factory=list)  # {name, path, sha256}: the list files used
 
 
 def _sections(doc: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]], str]]:
@@ -84,21 +108,9 @@ def render_html(doc: dict[str, Any]) -> str:
                       {"granted": [x["granted"] for x in shown], "consumed": [x["used"] for x in shown]},
                       title="Locates granted and consumed by symbol (shares)", width=max(640, 40 * len(shown)),
                       empty=f"no locates granted or consumed on {doc['date']}")
-    bad = doc["summary"]["short_sales_without_locate"]
-    parts = [
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
-        f"<title>Reg SHO {escape(doc['date'])}</title>",
-        "<style>body{font-family:sans-serif;margin:2em;max-width:80em}table{border-collapse:collapse;margin:1em 0}"
-        "td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}.bad{color:#b91c1c}</style></head><body>",
-        f"<h1>Reg SHO — {escape(doc['date'])}</h1>",
-        f"<p>Threshold lists of {escape(doc['threshold_list_date'])}. Short sales without a locate: "
-        f"<b class=\"{'bad' if bad else ''}\">{bad}</b> (must be 0: the core blocks them).</p>",
-        chart,
-    ]
-    for title, (headers, rows, empty) in _sections(doc).items():
-        parts.append(f"<h2>{escape(title)}</h2>{_html_table(headers, rows, empty)}")
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
+    return render("regsho.html.j2", title=f"Reg SHO {doc['date']}", report_name="Reg SHO",
+                  business_date=doc["date"], sources=doc.get("sources", []), doc=doc, chart=markup(chart),
+                  sections=_sections(doc))
 
 
 def markdown_summary(doc: dict[str, Any]) -> str:
@@ -124,20 +136,23 @@ def write_regsho_report(day: RegShoDay, reports_dir: Path) -> list[Path]:
             "threshold_securities_traded": len(day.threshold_traded),
             "preborrow_names": len(day.preborrow),
         },
-        "locates": [asdict(x) | {"order_ids": list(x.order_ids)} for x in sorted(day.locates, key=lambda x: x.symbol)],
+        "locates": [asdict(x) | {"order_ids": list(x.order_ids), "consumed": [asdict(c) for c in x.consumed]}
+                    for x in sorted(day.locates, key=lambda x: x.symbol)],
         "short_sales_without_locate": [asdict(x) | {"order_ids": list(x.order_ids)}
                                        for x in sorted(day.unlocated_shorts, key=lambda x: x.symbol)],
         "threshold_securities_traded": dict(sorted(day.threshold_traded.items())),
         "preborrow_names": dict(sorted(day.preborrow.items())),
+        "sources": [dict(x) for x in day.sources],
     }
     jpath = out / f"regsho_{ymd}.json"
     jpath.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["locate_id", "symbol", "cusip", "method", "source", "granted", "used", "order_ids"])
+    w.writerow(CSV_COLUMNS)
     for x in sorted(day.locates, key=lambda x: x.symbol):
-        w.writerow([x.locate_id, x.symbol, x.cusip, x.method, x.source, x.granted, x.used,
-                    " ".join(str(o) for o in x.order_ids)])
+        w.writerow([x.locate_id, x.obtained_utc, x.account, x.symbol, x.cusip, x.method, x.source, x.source_file,
+                    x.source_date, x.source_sha256, x.lender, x.confirmation_id, x.granted, x.used,
+                    " ".join(str(o) for o in x.order_ids), "; ".join(c.text() for c in x.consumed)])
     cpath = out / f"locates_{ymd}.csv"
     cpath.write_text(buf.getvalue())
     hpath = out / f"regsho_{ymd}.html"

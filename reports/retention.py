@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from html import escape
 from pathlib import Path
 from typing import Any
 
 from reports.markdown import table as md_table
-from reports.ops_report import _table
+from reports.render import markup, render
 from reports.svg import bar_chart
 
 
@@ -68,35 +67,15 @@ def render_html(a: RetentionAttestation) -> str:
     purged = [[i["object_id"], i["sha256"], i["size"], i["record_class"], i["retain_until"], ", ".join(i["sources"])]
               for i in a.purged]
     status = "VERIFIED" if ok else f"FAILED ({len(findings)} finding(s))"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Retention attestation {escape(a.run_date)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:80em}} table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left;font-size:90%}} .bad{{color:#b91c1c}}
-.ok{{color:#15803d}}</style></head><body>
-<h1>Record retention attestation (SEC 17a-4) — {escape(a.run_date)}</h1>
-<p>Run at {escape(a.run_at_utc)} · policy {escape(a.policy_version)} · primary {escape(a.store.get("primary", ""))}
-· duplicate set {escape(a.store.get("duplicate", ""))} · manifest head <code>{escape(a.manifest_head)}</code></p>
-<h2>Verification: <span class="{'ok' if ok else 'bad'}">{escape(status)}</span></h2>
-<p>Mode {escape(str(v.get("mode", "")))}: {v.get("manifest_entries", 0)} manifest entries chained,
-{v.get("objects_live", 0)} live objects present in both copies, {v.get("objects_hashed", 0)} re-hashed
-({v.get("bytes_hashed", 0):,} bytes).</p>
-{_table(["check", "copy", "object", "manifest line", "finding"], findings)}
-<h2>Holdings and this run's archiving</h2>{chart}
-<p>{a.new_objects} new object(s), {a.new_bytes:,} bytes; {a.already_archived} record(s) already archived.</p>
-{_table(["class", "years", "rule", "archived this run", "objects", "bytes", "on hold"], holdings)}
-<p>{escape(a.accessible_note)}</p>
-<h2>Purge</h2>
-<p>Dry run as of {escape(str(plan.get("as_of", "")))}: {len(eligible)} eligible, {len(held)} past retain-until but on
-legal hold. Executed: {"yes" if a.purge_executed else "no (dry run only)"}.</p>
-<h3>Eligible (dry run)</h3>{_table(["object", "class", "retain until", "sources"], eligible)}
-<h3>Kept on legal hold</h3>{_table(["object", "retain until", "holds"], held)}
-<h3>Purged</h3>{_table(["object", "sha256", "bytes", "class", "retain until", "sources"], purged)}
-<h2>Not archived this run</h2>{_table(["source", "why"], [[s["source"], s["why"]] for s in a.skipped])}
-<p>Sources not present yet: {escape(", ".join(a.absent_sources) or "none")}</p>
-<p>Warnings: {escape("; ".join(a.warnings) or "none")}</p>
-<p>Ops DB mirror: {escape(a.mirror)}</p>
-</body></html>
-"""
+
+    def cells(rows: list[list[Any]]) -> list[list[str]]:
+        return [["" if c is None else str(c) for c in r] for r in rows]
+
+    return render("retention.html.j2", title=f"Retention attestation {a.run_date}",
+                  report_name="Record retention attestation (SEC 17a-4)", business_date=a.run_date, sources=[],
+                  generated_at=a.run_at_utc, a=a, v=v, ok=ok, status=status, chart=markup(chart), plan=plan,
+                  findings=cells(findings), holdings=cells(holdings), eligible=cells(eligible), held=cells(held),
+                  purged=cells(purged), skipped=cells([[x["source"], x["why"]] for x in a.skipped]))
 
 
 def markdown_summary(a: RetentionAttestation) -> str:

@@ -20,6 +20,10 @@ one rule, so a test can show that rule fails (the rules are not vacuous):
     no_replay_flag       rewind without the REPLAY flag        rewind_in_range
     rewind_lenient       out-of-range rewinds answered OK      rewind_out_of_range
     forget_state         a restart loses kill levels and ids   restart
+    flatten_lenient      a flatten MARKET order is accepted    flatten_orders
+
+Order entry (`submit_orders`) is served just enough for the rules: a cancel gets ORDER_UNKNOWN (nothing
+works here), a malformed `flatten` entry ORDER_INVALID, any other new order RESTRICTED_ACCOUNT_UNKNOWN.
 """
 
 from __future__ import annotations
@@ -49,7 +53,8 @@ from core_bridge.protocol import (
     new_events,
 )
 
-ROLES = {"hello": "monitor", "status": "monitor", "set_kill": "operator", "cancel_all": "operator"}
+ROLES = {"hello": "monitor", "status": "monitor", "set_kill": "operator", "cancel_all": "operator",
+         "submit_orders": "operator"}
 RANK = {"monitor": 0, "operator": 1, "admin": 2}
 
 
@@ -220,6 +225,11 @@ class FakeCore:
                                             "state_version": self.sv, "state_unknown": self.state_unknown,
                                             "auth_failures": 0 if "no_auth_count" in self.flaws
                                             else self.auth.failures})
+        if cmd == "submit_orders":
+            self.sv += 1
+            reply = self._reply(rid, result={"results": [self._order(o) for o in args.get("orders") or []]})
+            self.applied[rid] = (cmd, canon, reply)
+            return reply
         scope, key, level = args.get("scope"), args.get("key"), args.get("level")
         if scope not in ("firm", "symbol") or (scope == "firm") != (key is None):
             return self._reply(rid, "MSG_ARGS_INVALID")
@@ -248,6 +258,16 @@ class FakeCore:
         reply = self._reply(rid, result=result)
         self.applied[rid] = (cmd, canon, reply)
         return reply
+
+    def _order(self, o: Any) -> dict[str, Any]:
+        if not isinstance(o, dict):
+            return {"clordid": 0, "order_id": 0, "ok": False, "code": "ORDER_INVALID"}
+        if o.get("action") == "cancel":
+            return {"clordid": 0, "order_id": o.get("order_id", 0), "ok": False, "code": "ORDER_UNKNOWN"}
+        flatten = o.get("flatten", False)
+        bad = not isinstance(flatten, bool) or (flatten and o.get("ord_type") != "LIMIT")
+        code = "ORDER_INVALID" if bad and "flatten_lenient" not in self.flaws else "RESTRICTED_ACCOUNT_UNKNOWN"
+        return {"clordid": o.get("clordid", 0), "order_id": 0, "ok": False, "code": code}
 
     # --- rewind --------------------------------------------------------------------------------------------
     def _rewind(self, body: list[bytes]) -> list[list[bytes]]:

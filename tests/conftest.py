@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.prefect_harness",
     "tests.fixtures.twin",
     "tests.fixtures.sshd",
+    "tests.fixtures.dask_cluster",
 ]

@@ -54,12 +54,15 @@ class ExitCode(enum.IntEnum):
     CONFIG = 4
     DEGRADED = 5
     NOT_DURABLE = 6
+    NOT_FLAT = 7
+    UNAPPROVED = 8
 
 
 EXIT_HELP = (
     "Exit codes: 0 acknowledged; 1 refused by the core; 2 usage; 3 no ack (core down/unreachable); "
     "4 config/auth (missing keys, key refused, role too low); 5 acked but no heartbeat (status/watch); "
-    "6 applied but not confirmed durable (--wait-durable)."
+    "6 applied but not confirmed durable (--wait-durable); 7 kill to flat ended partial (--flatten: what is "
+    "still open is printed); 8 limit raise refused for want of a valid four-eyes approval (limits set)."
 )
 
 NY = "America/New_York"

@@ -5,6 +5,9 @@ same `do_set_level`/`do_cancel_all` from `core_bridge.cli.common` (see `core_bri
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import typer
 
 from core_bridge.cli.common import (
@@ -22,14 +25,18 @@ from core_bridge.cli.common import (
 )
 from core_bridge.cli.params import JSON_OPT, REASON
 
-limits_app = typer.Typer(help="Show or change 15c3-5 risk limits (changes need --approver and --reason).",
+limits_app = typer.Typer(help="Show, change or approve 15c3-5 risk limits (changes need --approver and --reason; "
+                              "raises need a second identity's --approval).",
                          no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
+    from core_bridge.cli.limit_approval import limits_approve
+
     app.command()(kill)
     app.command()(resume)
     app.command("cancel-all")(cancel_all)
+    limits_app.command("approve")(limits_approve)
     app.add_typer(limits_app, name="limits")
 
 
@@ -55,17 +62,36 @@ def kill(
     reason: str = REASON,
     idem: str | None = IDEM,
     wait_durable: bool = WAIT_DURABLE,
+    flatten: bool = typer.Option(False, "--flatten",
+                                 help="Kill to flat: HALTED, cancel-all, wait until the drop copy confirms every "
+                                      "resting order gone per venue, send exposure-reducing orders, and exit 0 only "
+                                      "when the drop copy says the scope's positions are zero (else exit 7 with what "
+                                      "is still open). Timeline under reports/<date>/kills/. Not for --venue."),
+    cancel_deadline: float = typer.Option(5.0, "--cancel-deadline", min=0.1,
+                                          help="--flatten: seconds each venue has to confirm its cancels."),
+    flat_deadline: float = typer.Option(10.0, "--flat-deadline", min=0.1,
+                                        help="--flatten: seconds the flatten orders have to fill."),
     json_out: bool = JSON_OPT,
 ) -> None:
     """Set the kill level of one scope (firm, account, symbol or venue). Levels are set, never toggled.
 
     Example: corectl kill --firm --level HALTED --reason "runaway algo, INC-123". Working orders stay
-    working: follow with `corectl cancel-all`. Exit 0 only when the core acked the new level: the ack means
-    applied (trading is stopped); `--wait-durable` also waits for it to be durable on the core.
+    working: follow with `corectl cancel-all`, or use `--flatten` to cancel and flatten in one confirmed flow.
+    Exit 0 only when the core acked the new level: the ack means applied (trading is stopped);
+    `--wait-durable` also waits for it to be durable on the core.
     """
     opts = json_options(ctx, json_out)
     sc = scope_or_usage(opts, firm, account, symbol, venue)
-    do_set_level(opts, sc, kill_level(opts, level), reason, idem, wait_durable)
+    lvl = kill_level(opts, level)
+    if flatten:
+        from core_bridge.cli.flatten import do_flatten
+
+        if lvl != "HALTED" or sc[0] == "venue":
+            fail(opts, ExitCode.USAGE, "usage", "--flatten sets HALTED on a firm, account or symbol scope "
+                                                "(positions are not kept per venue)")
+        do_flatten(opts, sc, reason, idem, cancel_deadline_s=cancel_deadline, flat_deadline_s=flat_deadline)
+        return
+    do_set_level(opts, sc, lvl, reason, idem, wait_durable)
 
 
 def resume(
@@ -139,12 +165,21 @@ def limits_set(
     reason: str = REASON,
     account: str | None = typer.Option(None, "--account", "-a", help="Account limits (default: firm limits)."),
     until: str | None = typer.Option(None, "--until", help="Temporary: revert at HH:MM (New York), +30m, or ISO."),
+    approval: Path | None = typer.Option(None, "--approval",
+                                         help="Four-eyes approval record from `corectl limits approve` (required "
+                                              "for a raise; its expiry is used when --until is not given)."),
     idem: str | None = IDEM,
     wait_durable: bool = WAIT_DURABLE,
     json_out: bool = JSON_OPT,
 ) -> None:
     """Change 15c3-5 limits. Keys: max_order_qty, max_order_notional, price_collar_pct, duplicate_window_ms,
-    max_orders_per_sec, credit_threshold, gross_exposure_cap, net_exposure_cap. Money as decimal text."""
+    max_orders_per_sec, credit_threshold, gross_exposure_cap, net_exposure_cap. Money as decimal text.
+
+    Four eyes: a decrease goes straight through; a raise needs --approval, a record made by a second identity
+    with `corectl limits approve`, for exactly this change, with an expiry unless an admin approved it as
+    permanent. Otherwise exit 8 and nothing is sent. Temporary raises revert by themselves at --until."""
+    from core_bridge.cli.limit_approval import approval_for
+
     opts = json_options(ctx, json_out)
     try:
         from core_bridge.client.commands import normalize_limits
@@ -155,8 +190,15 @@ def limits_set(
             raise ValueError("--approver and --reason must not be empty")
     except ValueError as exc:
         fail(opts, ExitCode.USAGE, "usage", str(exc))
-    reply = with_client(opts, lambda c: c.set_limits(limits, approver, reason, account=account, until_ns=until_ns,
-                                                      idempotency_key=idem, wait_durable=wait_durable))
+
+    def send(c: Any) -> Any:
+        nonlocal until_ns
+        rec, until_ns, _ = approval_for(opts, c, account=account, limits=limits, until_ns=until_ns,
+                                        approval_file=approval)
+        return c.set_limits(limits, approver, reason, account=account, until_ns=until_ns, idempotency_key=idem,
+                            wait_durable=wait_durable, approval=rec)
+
+    reply = with_client(opts, send)
     doc = {"ok": True, "command": "set_limits", "account": account, "limits": reply.result.get("limits"),
            "limits_version": reply.result.get("limits_version"), "until_ns": until_ns,
            "state_version": reply.state_version, "id": reply.id, "applied": True, "durable": reply.durable,

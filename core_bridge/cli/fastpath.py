@@ -23,6 +23,9 @@ FAST_COMMAND_VALUES = {"--account": "account", "-a": "account", "--symbol": "sym
                        "-r": "reason", "--id": "idem"}
 FAST_FLAGS = {"--json": "json", "--firm": "firm", "--wait-durable": "wait_durable"}
 FAST_COMMANDS = ("kill", "resume", "cancel-all")
+# kill's options for the kill-to-flat flow: not parsed here (the flow loads numpy and waits on the drop copy
+# anyway), so an argv with one of them goes to typer.
+TYPER_ONLY_KILL = frozenset({"--flatten", "--cancel-deadline", "--flat-deadline"})
 
 
 def parse_fast(argv: list[str]) -> tuple[str, dict[str, Any]] | None:

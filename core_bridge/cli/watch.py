@@ -22,7 +22,8 @@ def watch(
     once: bool = typer.Option(False, "--once", help="Render one frame and exit (scripts, tests)."),
     json_out: bool = JSON_OPT,
 ) -> None:
-    """Live view: trading state, kill levels, heartbeat age, orders/s, rejects by reason, exposure, latency."""
+    """Live view: trading state, kill levels, heartbeat age, orders/s, rejects by reason, exposure, latency,
+    and the risk watcher's figures and rule states (armed, confirming k/N, tripped, cooling down)."""
     opts = json_options(ctx, json_out)
     code = guard(opts, lambda: run_watch(opts, interval=interval, once=once))
     raise typer.Exit(int(code))
@@ -30,8 +31,9 @@ def watch(
 
 def run_watch(opts: Options, *, interval: float, once: bool) -> int:
     """Returns the exit code: 0 when acked with a heartbeat seen, 5 when the feed was silent."""
-    from rich.console import Console
+    from rich.console import Console, Group
 
+    from core_bridge.riskwatch import view as risk_view
     from core_bridge.telemetry import TelemetryModel, TelemetrySubscriber
     from core_bridge.watch_view import refresh, render
 
@@ -40,21 +42,26 @@ def run_watch(opts: Options, *, interval: float, once: bool) -> int:
     model = TelemetryModel()
     endpoint = opts.control_endpoint()
     capture = Path(opts.settings().run_dir) / "capture.json"
+    watcher = Path(opts.settings().run_dir) / "riskwatch.json"
+
+    def frame() -> Group:
+        return Group(render(model, endpoint), risk_view.render(risk_view.summary(risk_view.read_status(watcher))))
+
     try:
         if once:
             refresh(model, client, sub, opts.timeout_ms, capture)
             if opts.json:
-                print_json(model.to_json())
+                print_json({**model.to_json(), "riskwatch": risk_view.summary(risk_view.read_status(watcher))})
             else:
-                Console().print(render(model, endpoint))
+                Console().print(frame())
             return int(ExitCode.OK if model.heartbeat is not None else ExitCode.DEGRADED)
         from rich.live import Live
 
         refresh(model, client, sub, min(opts.timeout_ms, interval * 1000), capture)
-        with Live(render(model, endpoint), refresh_per_second=4, screen=False) as live:
+        with Live(frame(), refresh_per_second=4, screen=False) as live:
             while True:
                 refresh(model, client, sub, interval * 1000, capture)
-                live.update(render(model, endpoint))
+                live.update(frame())
     except KeyboardInterrupt:
         return int(ExitCode.OK)
     finally:

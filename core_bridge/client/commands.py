@@ -101,16 +101,20 @@ class CoreClient(ControlChannel):
         *,
         idempotency_key: str | None = None,
         wait_durable: bool = False,
+        approval: Mapping[str, Any] | None = None,
     ) -> Reply:
-        """Change 15c3-5 limits (partial); `until_ns` makes it a temporary change the core reverts itself."""
+        """Change 15c3-5 limits (partial); `until_ns` makes it a temporary change the core reverts itself;
+        `approval` is the four-eyes record of a raise (core_bridge/approvals.py), checked by the core."""
         if not approver or not reason:
             raise ValueError("a limit change needs an approver and a reason")
-        args = {
+        args: dict[str, Any] = {
             "account": account,
             "limits": normalize_limits(limits),
             "approver": approver,
             "until_ns": until_ns,
         }
+        if approval is not None:
+            args["approval"] = dict(approval)
         return self.call(Command.SET_LIMITS, args, reason=reason, idempotency_key=idempotency_key,
                          wait_durable=wait_durable)
 
@@ -131,6 +135,13 @@ class CoreClient(ControlChannel):
     ) -> Reply:
         args = {"symbols": list(symbols)}
         return self.call(Command.SET_RESTRICTED, args, reason=reason, idempotency_key=idempotency_key)
+
+    def set_preborrow(
+        self, date: str, symbols: Mapping[str, int], reason: str = "", *, idempotency_key: str | None = None
+    ) -> Reply:
+        """The Rule 204(b) penalty box, whole: symbol -> shares pre-borrowed for the firm (0: none yet)."""
+        args = {"date": date, "symbols": {k: int(v) for k, v in symbols.items()}}
+        return self.call(Command.SET_PREBORROW, args, reason=reason, idempotency_key=idempotency_key)
 
     def set_halts(
         self,

@@ -129,6 +129,11 @@ def role_refusal(s: Session, ev: Evidence) -> str:
              reply_state_version=_sv(r), before=_sv(before))
     c = s.peer.must("cancel_all", {"scope": "symbol", "key": s.config.symbol}, identity=s.mon)
     ev.check("a monitor key's cancel_all is refused AUTH_ROLE_DENIED", _refused(c, "AUTH_ROLE_DENIED"), reply=c)
+    p = s.peer.must("set_preborrow", {"date": "2026-01-02", "symbols": {s.config.symbol: 0}}, identity=s.mon)
+    # a core that does not serve the penalty box may say so instead (refcore, docs/core_sdk.md); never apply it
+    ev.check("a monitor key's set_preborrow (Rule 204(b) penalty box) is refused AUTH_ROLE_DENIED "
+             "(or MSG_UNKNOWN_COMMAND by a core without it)",
+             _refused(p, "AUTH_ROLE_DENIED") or _refused(p, "MSG_UNKNOWN_COMMAND"), reply=p)
     after = s.status()
     ev.check("state_version and kill levels unchanged", _sv(after) == _sv(before)
              and (after.get("result") or {}).get("kill") == (before.get("result") or {}).get("kill"),
@@ -315,3 +320,27 @@ def malformed_frames(s: Session, ev: Evidence) -> str:
              and s.symbol_level(after) == "ACTIVE", state_version=[_sv(before), _sv(after)],
              level=s.symbol_level(after))
     return f"{answered} answered MSG_MALFORMED, {dropped} dropped, state_version unchanged"
+
+
+@rule("flatten_orders", "§4 Orders, §5")
+def flatten_orders(s: Session, ev: Evidence) -> str:
+    """A `flatten` order (the kill-to-flat flow) must be a LIMIT order with a boolean flag; nothing is sent to a
+    venue (the account is the suite's own symbol, unknown to the core), so no state but state_version moves."""
+    base = {"action": "new", "clordid": 1, "account": s.config.symbol, "symbol": s.config.symbol, "side": "SELL",
+            "qty": 1, "tif": "IOC", "venue": "NSDQ"}
+    bad = [{**base, "ord_type": "MARKET", "price": None, "flatten": True},
+           {**base, "clordid": 2, "ord_type": "LIMIT", "price": "1.00", "flatten": "yes"}]
+    o = s.peer.must("submit_orders", {"orders": bad}, identity=s.op)
+    if o.get("code") == "MSG_UNKNOWN_COMMAND":
+        ev.note(submit_orders="not served by this core: flatten orders not tried")
+        ev.check("a core without order entry refuses submit_orders (MSG_UNKNOWN_COMMAND, ok false)",
+                 o.get("ok") is False, reply=core_fields(o))
+        return "submit_orders not served: no order entry to check"
+    codes = [str(r.get("code")) for r in (o.get("result") or {}).get("results") or [{}, {}]]
+    ev.check("submit_orders with malformed flatten entries acknowledged OK", o.get("ok") is True,
+             reply=core_fields(o))
+    ev.check("a flatten MARKET order is refused ORDER_INVALID (it must be a LIMIT order, the collar bounds it)",
+             codes[:1] == ["ORDER_INVALID"], codes=codes)
+    ev.check("a flatten field that is not a boolean is refused ORDER_INVALID", codes[1:2] == ["ORDER_INVALID"],
+             codes=codes)
+    return "malformed flatten entries refused ORDER_INVALID"

@@ -54,6 +54,10 @@ def heartbeat_cadence(s: Session, ev: Evidence) -> str:
         return "no heartbeats"
     missing = sorted({k for _, d in beats for k in HB_FIELDS if k not in d})
     ev.check("every heartbeat has the fields of §9", not missing, missing=missing)
+    clocked = [d for _, d in beats if "clock_offset_ns" in d]  # optional for a core (§9)
+    ev.check("where sent, clock_offset_ns is an integer and clock_source a string",
+             all(isinstance(d["clock_offset_ns"], int) and not isinstance(d["clock_offset_ns"], bool)
+                 and isinstance(d.get("clock_source"), str) for d in clocked), heartbeats_with_offset=len(clocked))
     lo, hi = period * (1 - cfg.hb_tolerance), period * (1 + cfg.hb_tolerance)
     local = [(b[0] - a[0]) / 1e6 for a, b in zip(beats, beats[1:], strict=False)]
     med = statistics.median(local)

@@ -28,6 +28,7 @@ RULES: tuple[Rule, ...] = (
     rc.idempotent_retry,
     rc.levels_set_not_toggled,
     rc.cancels_never_blocked,
+    rc.flatten_orders,
     rc.expiry,
     rc.malformed_frames,
     rs.heartbeat_cadence,

@@ -39,13 +39,16 @@ class CaptureConfig:
     commit_ms: float = DEFAULT_COMMIT_MS
     background_io: bool = True  # overlap the group commit's fdatasync with receiving the next batches
     rebuild_positions: bool = True  # fold the journal's fills into the view at start
-    # The other node of an HA pair: {"dropcopy", "rewind", "control"} endpoints (empty: a single core).
+    # The other node of an HA pair: {"dropcopy", "rewind", "control", "telemetry"} endpoints (empty: a single core).
     standby_endpoints: dict[str, str] = field(default_factory=dict)
+    # The clock-sync log (core_bridge/clocksync.py): heartbeats from here into this directory; None: not kept.
+    telemetry_endpoint: str | None = None
+    clock_log_dir: Path | None = None
 
     def endpoints_for(self, socket: str) -> list[str]:
         """This socket's endpoints, primary first, then the standby's (if configured)."""
         main = {"dropcopy": self.dropcopy_endpoint, "rewind": self.rewind_endpoint,
-                "control": self.control_endpoint}[socket]
+                "control": self.control_endpoint, "telemetry": self.telemetry_endpoint}[socket]
         out = [main] if main else []
         alt = self.standby_endpoints.get(socket)
         return out + ([alt] if alt and alt not in out else [])
@@ -72,7 +75,7 @@ class CaptureConfig:
             standby_local = {}
         standby: dict[str, str] = {}
         if node == "primary":
-            for sock_name in ("dropcopy", "rewind", "control"):
+            for sock_name in ("dropcopy", "rewind", "control", "telemetry"):
                 ep = s.get(f"core.standby.{sock_name}") or standby_local.get(sock_name)
                 if ep:
                     standby[sock_name] = str(ep)
@@ -85,6 +88,8 @@ class CaptureConfig:
             status_path=s.run_dir / "capture.json",
             positions_path=s.run_dir / "positions.json",
             standby_endpoints=standby,
+            telemetry_endpoint=endpoint("telemetry"),
+            clock_log_dir=s.home / "clocksync",
         )
         for k, v in overrides.items():
             if v is not None:

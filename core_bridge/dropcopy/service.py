@@ -255,4 +255,14 @@ def run_capture(cfg: CaptureConfig, *, install_signals: bool = True, max_seconds
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-    return CaptureService(cfg).run(stop, max_seconds=max_seconds)
+    clock = None
+    if cfg.clock_log_dir is not None and cfg.telemetry_endpoint:
+        from core_bridge.clocksync import ClockRecorder
+
+        clock = ClockRecorder(cfg.clock_log_dir, cfg.endpoints_for("telemetry"), cfg.keys_dir, cfg.identity)
+        clock.start()
+    try:
+        return CaptureService(cfg).run(stop, max_seconds=max_seconds)
+    finally:
+        if clock is not None:
+            clock.stop()

@@ -67,7 +67,8 @@ class Trip:
         r = self.rule
         values = ", ".join(format(x.value, "f") for x in self.readings[-10:])
         what = f"{r.metric}{' ' + r.reason if r.reason else ''} {r.comparison} {r.threshold}"
-        then = f"{r.level.name}{' + cancel-all' if r.cancel_all else ''}"
+        then = ("FLATTEN (HALTED, cancel-all, flatten to zero)" if r.flatten
+                else f"{r.level.name}{' + cancel-all' if r.cancel_all else ''}")
         return (f"riskwatch rule {r.name}: {what} on {self.where}, confirmed by {r.confirmation} [{values}]"
                 f" -> {then} on {self.where}; no automatic resume (a human resumes)")
 
@@ -76,7 +77,7 @@ class Trip:
 
     def to_json(self) -> dict[str, Any]:
         return {"rule": self.rule.name, "metric": self.rule.metric, "scope": self.scope.value, "key": self.key,
-                "level": self.level.name, "cancel_all": self.rule.cancel_all,
+                "level": self.level.name, "action": self.rule.action, "cancel_all": self.rule.cancel_all,
                 "threshold": str(self.rule.threshold), "comparison": self.rule.comparison,
                 "confirmation": self.rule.confirmation, "readings": [x.to_json() for x in self.readings],
                 "at_s": round(self.at_s, 3), "reason": self.reason()}

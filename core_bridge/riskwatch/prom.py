@@ -35,6 +35,8 @@ METRICS: tuple[MetricSpec, ...] = (
                ("account", "kind")),
     MetricSpec("colo_riskwatch_events_total", COUNTER, "Drop-copy events the watcher folded in"),
     MetricSpec("colo_riskwatch_webhook_failures_total", COUNTER, "Trip notifications the webhook did not accept"),
+    MetricSpec("colo_riskwatch_flattens_total", COUNTER,
+               "FLATTEN trips that ended, by rule and outcome (flat, partial, failed)", ("rule", "outcome")),
 )
 
 
@@ -87,6 +89,8 @@ class RiskwatchCollector:
                 add("colo_riskwatch_exposure_dollars", _float(fig.get(f"{kind}_exposure")), account, kind)
         add("colo_riskwatch_events_total", _float(figures.get("events")))
         add("colo_riskwatch_webhook_failures_total", float(doc.get("webhook", {}).get("failures", 0)))
+        for f in (doc.get("flattens") or {}).get("by_outcome", []):
+            add("colo_riskwatch_flattens_total", float(f["count"]), f["rule"], f["outcome"])
         yield from fams.values()
 
 

@@ -38,6 +38,7 @@ METRIC_SCOPES: dict[str, tuple[KillScope, ...]] = {
 MARKED = frozenset({"unrealized_pnl", "pnl", "gross_exposure", "net_exposure", "concentration"})
 COMPARISONS = (">", ">=", "<", "<=")
 ACTIONS = {lv.name: lv for lv in (KillLevel.REDUCE_ONLY, KillLevel.CANCEL_ONLY, KillLevel.HALTED)}
+ACTIONS["FLATTEN"] = KillLevel.HALTED  # HALTED, then the kill-to-flat flow (core_bridge.killflat)
 RULE_FIELDS = frozenset({"name", "description", "metric", "scope", "key", "comparison", "threshold",
                          "confirm_readings", "confirm_window_s", "action", "cancel_all", "cooldown_s", "reason"})
 SETTINGS_DEFAULTS: dict[str, float] = {
@@ -64,6 +65,11 @@ class Rule:
     cancel_all: bool = False
     reason: str | None = None  # reject_rate only: count rejects of this reason code alone
     description: str = ""
+    flatten: bool = False  # action FLATTEN: HALTED, cancel-all, flatten the positions, confirm flat
+
+    @property
+    def action(self) -> str:
+        return "FLATTEN" if self.flatten else self.level.name
 
     def breached(self, value: Decimal) -> bool:
         t = self.threshold
@@ -77,7 +83,7 @@ class Rule:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "metric": self.metric, "scope": self.scope.value, "key": self.key,
-                "comparison": self.comparison, "threshold": str(self.threshold), "action": self.level.name,
+                "comparison": self.comparison, "threshold": str(self.threshold), "action": self.action,
                 "cancel_all": self.cancel_all, "confirm_readings": self.confirm_readings,
                 "confirm_window_s": self.confirm_window_s, "cooldown_s": self.cooldown_s, "reason": self.reason}
 
@@ -211,6 +217,8 @@ def _rule(item: dict[str, Any], at: str, errors: list[str]) -> Rule | None:
     action = item.get("action")
     if action not in ACTIONS:
         bad("action", f"{action!r} must be one of {', '.join(ACTIONS)} (a rule never resumes trading)")
+    elif action == "FLATTEN" and scope is KillScope.VENUE:
+        bad("action", "FLATTEN needs a firm, account or symbol scope (positions are not kept per venue)")
     cancel_all = item.get("cancel_all", False)
     if not isinstance(cancel_all, bool):
         bad("cancel_all", f"{cancel_all!r} must be true or false")
@@ -231,7 +239,7 @@ def _rule(item: dict[str, Any], at: str, errors: list[str]) -> Rule | None:
     assert isinstance(name, str) and isinstance(metric, str) and scope is not None and threshold is not None
     assert isinstance(cooldown, int | float)
     return Rule(name, metric, scope, key, str(comparison), threshold, ACTIONS[str(action)], float(cooldown),
-                n, None if window is None else float(window), cancel_all, reason, description)
+                n, None if window is None else float(window), cancel_all, reason, description, action == "FLATTEN")
 
 
 def _scope(raw: Any, metric: Any, bad: Any) -> KillScope | None:

@@ -43,6 +43,7 @@ from core_bridge.protocol import (
     decode_batch,
 )
 from core_bridge.riskwatch.engine import Engine, Trip
+from core_bridge.riskwatch.flattening import Flattener
 from core_bridge.riskwatch.metrics import RiskBook
 from core_bridge.riskwatch.rules import RuleSet, reload_rules
 
@@ -68,6 +69,9 @@ class WatchConfig:
     probe_interval_s: float = 2.0  # status requests while the core answers
     backoff_min_s: float = 1.0  # first wait after a failed request; doubles per failure...
     backoff_max_s: float = 30.0  # ...up to this
+    rewind_endpoints: list[str] = field(default_factory=list)  # the FLATTEN action fills drop-copy gaps from here
+    reports_home: Path | None = None  # FLATTEN reports go to <home>/reports/<date>/kills/...
+    kills_dir: Path | None = None  # ...or here (a replayed day's folder)
 
     @classmethod
     def from_settings(cls, rules_path: Path, *, control: str | None = None, telemetry: str | None = None,
@@ -87,17 +91,18 @@ class WatchConfig:
             return f"{head}:{int(port) + offset}"
 
         if control:
-            ctl, tel, dc = [control], [telemetry or beside(1)], [beside(2)]
+            ctl, tel, dc, rw = [control], [telemetry or beside(1)], [beside(2)], [beside(3)]
         else:
             nodes = ["primary"] + (["standby"] if s.get("core.standby.control") or s.local_twin_endpoints("standby")
                                    else [])
             ctl = [s.core_endpoint("control", n) for n in nodes]
             tel = [telemetry] if telemetry else [s.core_endpoint("telemetry", n) for n in nodes]
             dc = [s.core_endpoint("dropcopy", n) for n in nodes]
+            rw = [s.core_endpoint("rewind", n) for n in nodes]
         url = s.get("alerts.webhook_url")
         cfg = cls(rules_path, Path(keys_dir or s.keys_dir), ctl, tel, dc, identity,
                   status_path=s.run_dir / "riskwatch.json", audit_path=default_path(s.home),
-                  webhook_url=str(url) if url else None)
+                  webhook_url=str(url) if url else None, rewind_endpoints=rw, reports_home=s.home)
         for k, v in overrides.items():
             if v is not None:
                 setattr(cfg, k, v)
@@ -161,6 +166,7 @@ class RiskWatcher:
         self._status_lock = threading.Lock()
         self._status_doc: dict[str, Any] = {}
         self._subs: list[zmq.Socket] = []
+        self.flattener = Flattener(cfg, OPERATOR, lambda trip, outcome: self._notify(trip, outcome, "flatten"))
 
     # --- sockets ---
 
@@ -294,7 +300,9 @@ class RiskWatcher:
         try:
             reply = self.client.set_kill(trip.scope, trip.key, trip.level, reason, idempotency_key=key)
             outcome: dict[str, Any] = {"previous": reply.result.get("previous"), "state_version": reply.state_version}
-            if trip.rule.cancel_all:
+            if trip.rule.flatten:  # the level is acked above; the flow (cancels, fills) runs beside the loop
+                outcome["flatten"] = "started"
+            elif trip.rule.cancel_all:
                 cancel = self.client.cancel_all(trip.scope, trip.key, reason, idempotency_key=key + ":cancel")
                 outcome["cancelled"] = cancel.result.get("cancelled")
         except CommandError as exc:  # refused: definitive, resending the same command cannot help
@@ -313,6 +321,8 @@ class RiskWatcher:
         self.counts.trips[(trip.rule.name, trip.scope.value, trip.key or "")] += 1
         self._record(trip, "acked", "", outcome)
         self._notify(trip, outcome)
+        if trip.rule.flatten:
+            self.flattener.start(trip)
         return True
 
     def _record(self, trip: Trip, result: str, message: str, outcome: dict[str, Any] | None = None) -> None:
@@ -321,7 +331,7 @@ class RiskWatcher:
         self.trips = [t for t in self.trips if t.get("id") != key_of(trip)][-(KEPT_TRIPS - 1):]
         self.trips.append({**doc, "id": key_of(trip)})
 
-    def _notify(self, trip: Trip, outcome: dict[str, Any]) -> None:
+    def _notify(self, trip: Trip, outcome: dict[str, Any], event: str = "trip") -> None:
         url = self.cfg.webhook_url
         if not url:
             return
@@ -329,7 +339,7 @@ class RiskWatcher:
             log.error("riskwatch: alerts.webhook_url %r is not http(s); trip %s not posted", url, trip.rule.name)
             self.counts.webhook_failures += 1
             return
-        body = orjson.dumps({"source": "riskwatch", "event": "trip", **trip.to_json(), "outcome": outcome})
+        body = orjson.dumps({"source": "riskwatch", "event": event, **trip.to_json(), "outcome": outcome})
 
         def post() -> None:
             req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"},  # noqa: S310
@@ -416,6 +426,7 @@ class RiskWatcher:
             "trips_by_rule": [{"rule": r, "scope": sc, "key": k, "count": n}
                               for (r, sc, k), n in sorted(c.trips.items())],
             "trip_failures_by_rule": dict(sorted(c.trip_failures.items())),
+            "flattens": self.flattener.status(),
             "figures": self.book.snapshot(now),
             "dropcopy": {"batches": c.dc_batches, "malformed": c.dc_malformed, "gaps": c.dc_gaps},
             "telemetry": {"messages": c.tel_messages, "malformed": c.tel_malformed},
@@ -441,6 +452,7 @@ class RiskWatcher:
             os.replace(tmp, path)
 
     def close(self) -> None:
+        self.flattener.join(20.0)  # a FLATTEN under way finishes (its deadlines bound it) before the sockets go
         for s in self._subs:
             s.close(0)
         self._subs = []

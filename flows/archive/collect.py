@@ -10,10 +10,15 @@ Sources and kinds (kinds map to classes in retention_policy.toml):
                                                                 clearing_trades, borrow_list, threshold_list,
                                                                 inbox_other
     audit/**                                                    control_audit, limit_change (name has "limit")
+    clocksync/** (the clock-sync log, core_bridge/clocksync.py)  clock_sync_log
     reports/<YYYY-MM-DD>/cat/**                                 cat_file, cat_metadata, cat_feedback, cat_report
     reports/<YYYY-MM-DD>/recon/**                               recon_report, recon_signoff (name has "signoff")
     reports/<YYYY-MM-DD>/{locates,regsho}/**                    locate_log, regsho_report
     reports/<YYYY-MM-DD>/ha/**                                  ha_drill_report
+    reports/<YYYY-MM-DD>/clock/**                               clock_report
+    reports/<YYYY-MM-DD>/kills/**                               kill_report (kill-to-flat timelines)
+    reports/<YYYY-MM-DD>/controls/**                            controls_report (daily 15c3-5 controls evidence)
+    reports/<YYYY-MM-DD>/compliance/**                          compliance_report (control verification, review pack)
     reports/<YYYY-MM-DD>/retention/**                           retention_attestation
     reports/<YYYY-MM-DD>/** (anything else)                     daily_report
 
@@ -43,7 +48,8 @@ KINDS = (  # every kind this module produces; retention_policy.toml must map eac
     "journal_segment", "sod_positions", "eod_positions", "balances", "clearing_trades", "borrow_list",
     "threshold_list", "inbox_other", "control_audit", "limit_change", "cat_file", "cat_metadata", "cat_feedback",
     "cat_report", "recon_report", "recon_signoff", "locate_log", "regsho_report", "ha_drill_report",
-    "retention_attestation", "daily_report",
+    "retention_attestation", "daily_report", "kill_report", "controls_report", "compliance_report",
+    "clock_sync_log", "clock_report", "fails_to_deliver",
 )
 CAT_FEEDBACK = re.compile(r"feedback|\.err\b|_err|ack", re.IGNORECASE)
 
@@ -91,6 +97,8 @@ def inbox_kind(name: str) -> str:
         return "balances"
     if n.startswith("trades"):
         return "clearing_trades"
+    if n.startswith("cns_ftd"):
+        return "fails_to_deliver"
     if n.startswith(("etb", "preborrow", "pre_borrow", "htb")):
         return "borrow_list"
     if re.search(r"th\d{8}\.txt$", n):
@@ -114,6 +122,14 @@ def report_kind(section: str, name: str) -> str:
         return "locate_log" if "locate" in n and "report" not in n else "regsho_report"
     if section == "ha":
         return "ha_drill_report"
+    if section == "clock":
+        return "clock_report"
+    if section == "kills":
+        return "kill_report"
+    if section == "controls":
+        return "controls_report"
+    if section == "compliance":
+        return "compliance_report"
     if section == "retention":
         return "retention_attestation"
     return "daily_report"
@@ -186,6 +202,19 @@ def discover(home: Path, run_date: dt.date, journal_dir: Path | None = None) -> 
             kind = "limit_change" if "limit" in path.name.lower() else "control_audit"
             day = _date_in(path.name) or _mtime_date(path)
             d.requests.append(ArchiveRequest(path, source, kind, day))
+
+    clock = home / "clocksync"  # appended to all day: a file is complete once its New York date has passed
+    if not clock.is_dir():
+        d.absent_sources.append(str(clock))
+    else:
+        for path in _files(clock):
+            source = _rel(path, home)
+            day = _date_in(path.name) or _mtime_date(path)
+            if _in_progress(path) or day >= run_date:
+                d.skipped.append((source, "temporary name (still being written)" if _in_progress(path)
+                                  else f"clock-sync log of {day} still being appended (run date {run_date})"))
+                continue
+            d.requests.append(ArchiveRequest(path, source, "clock_sync_log", day))
 
     reports = home / "reports"
     if not reports.is_dir():

@@ -10,6 +10,7 @@ import numpy as np
 
 from core_bridge.protocol import EVENT_DTYPE
 from core_bridge.settings import Settings
+from flows.cat.partitions import DaySource
 
 
 def load_events(settings: Settings, day: dt.date, events_path: str | None = None) -> np.ndarray:
@@ -69,3 +70,17 @@ def _events_from_journal(settings: Settings, day: dt.date) -> np.ndarray:
         keep_hours = [h for h in hours.tolist() if et_date_int(h * 3_600_000_000_000) == want]
         parts.append(recs[np.isin(recs["ts_ns"] // 3_600_000_000_000, keep_hours)])
     return np.concatenate(parts) if parts else np.zeros(0, dtype=EVENT_DTYPE)
+
+
+def day_source(settings: Settings, day: dt.date, events_path: str | None, work: Path) -> DaySource:
+    """Where the partitions read the day: the given .npy, else the store's rows (written once to a .npy in
+    `work`, which partitions then memory-map), else the journal itself."""
+    if events_path:
+        return DaySource("npy", str(events_path), day.isoformat())
+    from_store = _events_from_store(settings, day)
+    if from_store is not None:
+        work.mkdir(parents=True, exist_ok=True)
+        path = work / "events.npy"
+        np.save(path, from_store)
+        return DaySource("npy", str(path), day.isoformat())
+    return DaySource("journal", str(settings.journal_dir), day.isoformat())

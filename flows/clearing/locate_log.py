@@ -49,22 +49,35 @@ def record_grants(engine: Engine, day: dt.date, grants: Mapping[str, Grant], now
     return changed
 
 
+@dataclass(frozen=True)
+class ShortFill:
+    """One short-sale execution that consumed a locate: when, how many shares, which order and account."""
+
+    ts_ns: int
+    qty: int
+    order_id: int
+    account: str
+
+
 @dataclass
 class ShortUsage:
     symbol: str
     qty: int = 0
     order_ids: list[int] = field(default_factory=list)
+    fills: list[ShortFill] = field(default_factory=list)
 
 
 def short_sales(engine: Engine, day: dt.date) -> dict[str, ShortUsage]:
     out: dict[str, ShortUsage] = {}
     with session_scope(engine) as s:
-        rows = s.execute(select(Execution.symbol, Execution.qty, Execution.order_id)
+        rows = s.execute(select(Execution.symbol, Execution.qty, Execution.order_id, Execution.ts_ns,
+                                Execution.account)
                          .where(Execution.trade_date == day, Execution.side == int(Side.SHORT))
                          .order_by(Execution.ts_ns, Execution.seq)).all()
-    for sym, qty, oid in rows:
+    for sym, qty, oid, ts, account in rows:
         u = out.setdefault(sym, ShortUsage(sym))
         u.qty += int(qty)
+        u.fills.append(ShortFill(int(ts), int(qty), int(oid), str(account)))
         if int(oid) not in u.order_ids:
             u.order_ids.append(int(oid))
     return out

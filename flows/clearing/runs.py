@@ -22,13 +22,14 @@ from flows.calendars import previous_settlement_day, require_session
 from flows.clearing import locate_log
 from flows.clearing.bp import BpInputs, BpResult, compute_bp, working_reserve
 from flows.clearing.ingest import IngestResult
+from flows.clearing.locate_sources import list_source, loaded_sources, record_lines, report_sources, stale_reason
 from flows.clearing.shortsale import availability, ingest_short_lists, ingest_threshold_lists, lists_from_store
 from flows.clearing.sod import CorePort, ingest_sod_files, push_sod_positions, sod_positions_for_core
-from flows.errors import CoreNotAckedError
+from flows.errors import CoreNotAckedError, StaleInputError
 from flows.sources.sftp import FileSource
 from flows.store.db import session_scope
 from flows.store.models import BpSnapshot, LocateLog, SodBalance, SodPosition
-from reports.regsho import LocateLine, RegShoDay, UnlocatedShort, write_regsho_report
+from reports.regsho import RegShoDay, UnlocatedShort, write_regsho_report
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,11 @@ def run_locates(engine: Engine, source: FileSource, day: dt.date, home: Path, co
     summary.files += ingest_short_lists(engine, source, day, home)
     summary.files += ingest_threshold_lists(engine, source, list_day, home)
     lists = lists_from_store(engine, day, list_day)
+    etb = next((f for f in summary.files if f.source == "clearing.etb"), None)
+    stale = stale_reason(list_source(source, home, day, etb, "etb"), day) if etb is not None else None
+    if stale:  # Rule 203(b)(1): a stale ETB list is no reasonable ground: no ETB locates today (fail closed)
+        lists["etb"] = {}
+        summary.alerts.append(stale)
     grants = availability(lists["etb"], lists["preborrow"], lists["threshold"])
     locate_log.record_grants(engine, day, grants, now or dt.datetime.now(dt.UTC))
     if core is not None:
@@ -96,6 +102,8 @@ def run_locates(engine: Engine, source: FileSource, day: dt.date, home: Path, co
         reply = core.set_locates(day.isoformat(), avail, reason=f"locates {day} (threshold lists of {list_day})",
                                  idempotency_key=f"locates:{day}:{_key(sorted(avail.items()))}")
         summary.pushed = {"set_locates": _acked(reply, "set_locates"), "symbols": len(avail)}
+    if stale:
+        raise StaleInputError(stale)
     return summary
 
 
@@ -113,8 +121,9 @@ def run_regsho_report(engine: Engine, day: dt.date, reports_dir: Path) -> RunSum
         traded = s.execute(select(Execution.symbol, Execution.qty).where(Execution.trade_date == day)).all()
     granted = {r.symbol: r.granted for r in logs}
     rep = RegShoDay(day, list_day)
-    rep.locates = [LocateLine(r.locate_id, r.symbol, r.cusip, r.method, r.source, r.granted, r.used,
-                              tuple(r.order_ids or ())) for r in logs]
+    loaded = loaded_sources(engine, day)
+    rep.locates = record_lines(logs, usage, loaded, day)
+    rep.sources = report_sources(loaded)
     rep.unlocated_shorts = [UnlocatedShort(sym, u.qty, granted.get(sym, 0), tuple(u.order_ids))
                             for sym, u in usage.items() if u.qty > granted.get(sym, 0)]
     for sym, qty in traded:

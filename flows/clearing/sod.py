@@ -19,8 +19,8 @@ from flows.clearing.loaders import (
     load_balances,
     load_positions,
 )
-from flows.sources.delimited_formats import parse_balances
-from flows.sources.positions_format import parse_positions
+from flows.sources.delimited_formats import parse_balances, require_accounts
+from flows.sources.positions_format import check_header, parse_positions
 from flows.sources.sftp import FileSource
 from flows.store.db import session_scope
 from flows.store.models import SodPosition
@@ -55,25 +55,43 @@ def check_positions(path: Path, business_date: dt.date, known: frozenset[str]) -
     from flows.sources.expectations import validate_positions
 
     pf = parse_positions(path)
+    check_header(pf, "SOD")  # the business date is the suite's first expectation
     return pf, validate_positions(pf, business_date, known)
 
 
-def check_balances(path: Path, business_date: dt.date, known: frozenset[str]) -> tuple[Any, Any]:
+def check_balances(path: Path, business_date: dt.date, known: frozenset[str],
+                   required: Mapping[str, str] | None = None) -> tuple[Any, Any]:
+    """`required`: clearing account -> core account of every account the day's positions hold; each must
+    have a balance row (a missing one rejects the file, naming the accounts)."""
     from flows.sources.expectations import validate_balances_frame
 
     bf = parse_balances(path, business_date, known_accounts=known)
-    return bf, validate_balances_frame(path, balances_frame(bf), business_date, known)
+    if required:
+        require_accounts(bf, required)
+    return bf, validate_balances_frame(path, balances_frame(bf), business_date, known,
+                                       record_count=bf.envelope.record_count if bf.envelope else None,
+                                       trailer_line=bf.envelope.trailer_line if bf.envelope else None)
+
+
+def position_accounts(engine: Engine, day: dt.date) -> dict[str, str]:
+    """clearing account -> core account of every account with a SOD position loaded for `day`."""
+    with session_scope(engine) as s:
+        to_clearing = {core: clr for clr, core in clearing_accounts(s).items()}
+        held = s.execute(select(SodPosition.account).where(SodPosition.business_date == day).distinct()).scalars()
+        return {to_clearing.get(a, a): a for a in held}
 
 
 def ingest_sod_files(engine: Engine, source: FileSource, day: dt.date, home: Path) -> list[IngestResult]:
-    """Positions then balances; each file whole or not at all (a rejected one raises FileRejectedError)."""
+    """Positions then balances; each file whole or not at all (a rejected one raises FileRejectedError).
+    The balances file must cover every account the loaded positions hold."""
     known = known_clearing_accounts(engine)
-    return [
-        ingest(engine, source, remote_path("sod_positions", day), kind="clearing.positions", business_date=day,
-               home=home, check=lambda p: check_positions(p, day, known), load=load_positions),
-        ingest(engine, source, remote_path("balances", day), kind="clearing.balances", business_date=day,
-               home=home, check=lambda p: check_balances(p, day, known), load=load_balances),
-    ]
+    positions = ingest(engine, source, remote_path("sod_positions", day), kind="clearing.positions",
+                       business_date=day, home=home, check=lambda p: check_positions(p, day, known),
+                       load=load_positions)
+    required = position_accounts(engine, day)
+    balances = ingest(engine, source, remote_path("balances", day), kind="clearing.balances", business_date=day,
+                      home=home, check=lambda p: check_balances(p, day, known, required), load=load_balances)
+    return [positions, balances]
 
 
 def sod_positions_for_core(engine: Engine, day: dt.date) -> dict[str, dict[str, int]]:

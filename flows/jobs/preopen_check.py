@@ -9,10 +9,15 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
+from core_bridge.clocksync import ClockTolerances
 from core_bridge.settings import load_settings
 from flows.calendars import is_session
+from flows.checks.clock import clock_findings
 from flows.checks.preopen import failed, preopen_findings, to_markdown
+from flows.controls.run import preopen_limits
 from flows.dates import parse_date
+
+CLOCK_SAMPLE_S = 1.0
 
 
 @task(name="query-core", tags=["core-control"])
@@ -30,15 +35,24 @@ def query_core() -> dict[str, Any]:
     sub = TelemetrySubscriber(settings.core_endpoint("telemetry"), settings.keys_dir, "monitor")
     try:
         hb = sub.wait_heartbeat(2_000)
+        beats = [hb] if hb else []
+        # a second of heartbeats (10): the clock check takes the worst reading, not one lucky sample
+        deadline = time.monotonic() + CLOCK_SAMPLE_S
+        while hb and (left := deadline - time.monotonic()) > 0 and (more := sub.wait_heartbeat(left * 1000)):
+            beats.append(more)
     finally:
         sub.close()
-    age = heartbeat_age_ms(hb[0], hb[1]) if hb else None
-    return {"status": status, "snapshot": snapshot, "heartbeat_age_ms": age, "now_ns": midpoint}
+    age = heartbeat_age_ms(beats[-1][0], beats[-1][1]) if beats else None
+    offsets = [b[0].get("clock_offset_ns") for b in beats]
+    source = str(beats[-1][0].get("clock_source", "")) if beats else ""
+    return {"status": status, "snapshot": snapshot, "heartbeat_age_ms": age, "now_ns": midpoint,
+            "clock_offsets_ns": [o if isinstance(o, int) else None for o in offsets], "clock_source": source}
 
 
 @flow(name="preopen-check")
 def preopen_check(date: str | None = None, expected_firm_level: str = "ACTIVE") -> dict[str, Any]:
-    """Core healthy, limits/BP/locates/SOD loaded and acknowledged, kill state as expected, clocks in sync."""
+    """Core healthy, limits/BP/locates/SOD loaded and acknowledged, kill state as expected, clocks in sync
+    (host vs core, and the core's own offset from its PTP source within the house and CAT tolerances)."""
     from hw.refdata import ACCOUNTS
 
     day = parse_date(date)
@@ -51,6 +65,10 @@ def preopen_check(date: str | None = None, expected_firm_level: str = "ACTIVE") 
         q["status"], q["snapshot"], date=day.isoformat(), accounts=[a.account for a in ACCOUNTS],
         now_ns=q["now_ns"], heartbeat_age_ms=q["heartbeat_age_ms"], expected_firm_level=expected_firm_level,
     )
+    findings += clock_findings(q["clock_offsets_ns"], ClockTolerances.from_settings(load_settings()),
+                               source=q["clock_source"])
+    # 15c3-5: the approved limits file against the core's runtime limits; a looser value no approval explains fails
+    findings += preopen_limits(load_settings(), day, q["snapshot"], q["now_ns"])
     create_markdown_artifact(key="preopen-check", markdown=to_markdown(day.isoformat(), findings),
                              description=f"pre-open readiness {day}")
     bad = failed(findings)

@@ -41,6 +41,24 @@ def drills_from(ha_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def kills_from(kills_dir: Path) -> list[dict[str, str]]:
+    """The date's kill-to-flat runs (core_bridge.killflat.timeline reports) as rows with a link to the page."""
+    rows: list[dict[str, str]] = []
+    for p in sorted(kills_dir.glob("kill-*.json")) if kills_dir.is_dir() else []:
+        doc = _json(p)
+        if not isinstance(doc, dict) or "outcome" not in doc:
+            continue
+        started = dt.datetime.fromtimestamp(int(doc.get("started_ns") or 0) / 1e9, dt.UTC).astimezone(NY)
+        rows.append({"started": started.strftime("%H:%M:%S ET"),
+                     "scope": "firm" if doc.get("key") is None else f"{doc.get('scope')} {doc.get('key')}",
+                     "operator": str(doc.get("operator") or ""), "outcome": str(doc["outcome"]),
+                     "resting orders": str(len(doc.get("resting_orders") or [])),
+                     "flatten orders": str(len(doc.get("flatten_orders") or [])),
+                     "still open": "; ".join(doc.get("still_open") or []) or "nothing",
+                     "report": f"kills/{p.with_suffix('.html').name}"})
+    return rows
+
+
 def _break_detail(details: Any) -> str:
     if not isinstance(details, dict):
         return str(details or "")
@@ -54,7 +72,7 @@ def build_ops_day(settings: Settings, day: dt.date, flows: list[dict[str, str]])
     from core_bridge.protocol import EventType
     from core_bridge.reasons import ReasonCode
     from flows.store.db import make_engine, session_scope
-    from flows.store.models import BpSnapshot, IngestedFile, ReconBreak
+    from flows.store.models import BpSnapshot, IngestedFile, IntradayBreak, ReconBreak
     from flows.store.reader import read_events
 
     rep = settings.reports_dir(day.isoformat())
@@ -99,6 +117,13 @@ def build_ops_day(settings: Settings, day: dt.date, flows: list[dict[str, str]])
                 key = " ".join(str(x) for x in (rb.account, rb.symbol) if x)
                 out.exceptions.append({"kind": f"recon {rb.break_type}", "item": key or rb.break_id[:12],
                                        "detail": _break_detail(rb.details), "status": rb.status})
+            for ib in s.scalars(select(IntradayBreak).where(IntradayBreak.trade_date == day)
+                                .order_by(IntradayBreak.first_seen_ns, IntradayBreak.break_id)):
+                out.exceptions.append({
+                    "kind": f"intraday {ib.btype}", "item": f"exec {ib.exec_id} {ib.account} {ib.symbol}",
+                    "detail": f"{ib.detail}; journal {ib.internal_qty} @ {ib.internal_price}, drop copy "
+                              f"{ib.clearing_qty} @ {ib.clearing_price}",
+                    "status": ib.status + (f" ({ib.close_reason})" if ib.close_reason else "")})
     finally:
         engine.dispose()
     session = _json(rep / "session.json") or {}
@@ -111,10 +136,15 @@ def build_ops_day(settings: Settings, day: dt.date, flows: list[dict[str, str]])
                                "status": f"{outstanding} repair(s) outstanding" if outstanding else
                                f"repaired ({cat.get('repairs_sealed', 0)} RPR sealed)"})
     out.drills = drills_from(rep / "ha")
+    out.kills = kills_from(rep / "kills")
+    for k in out.kills:
+        if k["outcome"] != "flat":
+            out.exceptions.append({"kind": "kill not flat", "item": k["scope"], "detail": k["still open"],
+                                   "status": "open"})
     for name in ("cat_report.md", "session.json"):
         if (rep / name).exists():
             out.reports[name] = name
-    for sub in ("recon", "cat", "regsho", "retention", "ha"):
+    for sub in ("recon", "cat", "regsho", "retention", "ha", "kills", "controls", "compliance", "clock"):
         d = rep / sub
         if d.is_dir():
             for f in sorted(d.iterdir()):

@@ -1,9 +1,10 @@
 """`opsctl`: the on-call CLI for the flows. The typer app and its registrations, nothing else.
 
 One module per command group beside this file: `runs` (run, rerun, status, list, deploy, serve, worker,
-server), `demo` (demo, twin), `recon`, `cat`, `archive`. A group exposes `app: typer.Typer` (mounted as
-`opsctl <group>`) or `register(root)` (top-level commands). Command modules import Prefect, pandas and GX
-lazily, inside the commands: `opsctl --help` has to start in well under a second.
+server), `demo` (demo, twin), `fixdrop` (fix-dropcopy), `recon`, `cat`, `archive`, `compliance`. A group
+exposes `app: typer.Typer` (mounted as `opsctl <group>`) or `register(root)` (top-level commands). Command
+modules import Prefect, pandas and GX lazily, inside the commands: `opsctl --help` has to start in well under a
+second.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import typer
 from typer._click import exceptions as cli_errors
 
 from flows.errors import OpsError
-from flows.opsctl import archive, cat, demo, recon, runs
+from flows.opsctl import archive, cat, compliance, demo, fixdrop, recon, runs
 from flows.opsctl.common import EXIT_HELP, ExitCode, Fail, report
 
 app = typer.Typer(
@@ -29,8 +30,10 @@ app = typer.Typer(
 
 runs.register(app)
 demo.register(app)
+fixdrop.register(app)
 app.add_typer(archive.app, name="archive")
 app.add_typer(cat.app, name="cat")
+app.add_typer(compliance.app, name="compliance")
 app.add_typer(recon.app, name="recon")
 
 

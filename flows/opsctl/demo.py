@@ -23,7 +23,8 @@ def cmd_demo(
     """Run a whole simulated trading day end to end through Prefect and print where every report is.
 
     Starts a local Prefect server, the twin core (primary and standby), the capture and the clearing SFTP twin;
-    runs sod-load, locates, bp-refresh, preopen-check, a trading session, eod-capture, regsho-report, recon,
+    runs sod-load, regsho-closeout, locates, bp-refresh, preopen-check, a trading session, eod-capture,
+    clock-report, regsho-report, recon,
     cat, retention, an HA drill and the daily ops report; leaves the Prefect UI up.
     `opsctl demo --down` stops everything. Run again for the same date, it first moves the earlier run
     to COLO_OPS_HOME/previous/<UTC stamp>/ (nothing is deleted).

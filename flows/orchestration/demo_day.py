@@ -3,9 +3,11 @@
     services   local Prefect server · infra/prefect.yaml applied (work pool, deployments, limits, automations)
                · twin core (primary [+ standby]) · drop-copy capture · clearing SFTP twin · ops web (reports
                over HTTP + the webhook sink) · a Prefect worker on the `ops` pool
-    the day    sod-load (rejected file) → re-delivery → sod-load → locates → bp-refresh → preopen-check →
-               trading session (N orders) → eod-capture → clearing EOD files (one misbooked fill) →
-               regsho-report → recon → cat (one record CAT rejects) → retention → ha-drill →
+    the day    sod-load (rejected file) → re-delivery → sod-load → regsho-closeout (a fail past its Rule 204
+               deadline: the penalty box) → locates → bp-refresh → preopen-check → trading session (N orders;
+               the twin's clock breaches the house tolerance once) → eod-capture → clock-report →
+               clearing EOD files (one misbooked fill) → regsho-report → recon → cat (one record CAT rejects) →
+               controls-report → control-verification → 15c3-5 review pack → retention → ha-drill →
                cat-feedback (next morning: the repair) → the failure page arrives → ops-report
 
 Every flow is a run of its deployment, executed by the worker, so the UI shows the schedules and every run
@@ -26,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from core_bridge.settings import Settings, load_settings
+from flows.orchestration.day_tuning import FLOW_TIMEOUT_S, DayTuning
+from flows.orchestration.demo_compliance import COMPLIANCE_DIRS, COMPLIANCE_PLAN, compliance_steps
 from flows.orchestration.demo_services import (
     active_api_url,
     record,
@@ -36,10 +40,10 @@ from flows.orchestration.demo_services import (
     start_worker,
     stop_all,
 )
+from flows.orchestration.demo_trip import runaway_trip
 
 DEMO_MARKER = "DEMO_HOME"  # written into a home the demo owns; kept across runs
 PREVIOUS_DIR = "previous"  # earlier demo runs of a home, moved aside whole: <home>/previous/<UTC stamp>/
-FLOW_TIMEOUT_S = 900.0
 ALERT_TIMEOUT_S = 90.0
 
 
@@ -124,11 +128,22 @@ def publish_clearing_sod(settings: Settings, day: dt.date) -> None:
     d = previous_session(day)
     for back in range(7):
         publisher.publish_threshold_lists(root, d - dt.timedelta(days=back))
+    # CNS fails: a short-sale fail due at today's open (the penalty box) and a long-sale fail not yet due
+    from flows.calendars import previous_settlement_day
+    from hw.clearing_twin import ftd
+
+    last = previous_settlement_day(day)
+    ftd.publish_ftd(root, day, ftd.demo_fails(day, last, previous_session(last)))
 
 
 def trade_session(settings: Settings, day: dt.date, n_orders: int, seed: int,
-                  on_progress: Callable[[int], None]) -> dict[str, Any]:
-    """Drive N orders through the twin's live order-flow generator, then expire DAY orders at the close."""
+                  on_progress: Callable[[int], None], *, rate: int | None = None,
+                  reproducible: bool = False) -> dict[str, Any]:
+    """Drive N orders through the twin's live order-flow generator, then expire DAY orders at the close.
+
+    `rate`: orders/s (default from N). `reproducible`: exactly N steps stamped from 10:00 ET on the generator's
+    own clock (`sim start_flow` count/stamp_from_ns), so a same-seed day has the same events byte for byte
+    (the chaos run compares against one)."""
     from core_bridge.client.commands import CoreClient
 
     # The twin's generator emits exactly `rate` order actions per second of its own clock, so the session
@@ -136,20 +151,31 @@ def trade_session(settings: Settings, day: dt.date, n_orders: int, seed: int,
     from core_bridge.protocol import TELEMETRY_TOPIC_HEALTH
     from core_bridge.telemetry import TelemetrySubscriber
 
-    rate = max(50, min(1000, n_orders // 10))
+    rate = rate or max(50, min(1000, n_orders // 10))
+    flow_args: dict[str, Any] = {}
+    if reproducible:
+        from zoneinfo import ZoneInfo
+
+        ten = dt.datetime.combine(day, dt.time(10, 0), ZoneInfo("America/New_York"))
+        flow_args = {"count": n_orders, "stamp_from_ns": int(ten.timestamp()) * 1_000_000_000}
     sub = TelemetrySubscriber(settings.core_endpoint("telemetry"), settings.keys_dir, "monitor",
                               topics=(TELEMETRY_TOPIC_HEALTH,))
     samples: list[dict[str, Any]] = []
     try:
         with CoreClient.from_settings(identity="operator", operator="demo", settings=settings) as c:
-            c.sim("start_flow", reason="demo session", rate=rate, seed=seed)
+            c.sim("start_flow", reason="demo session", rate=rate, seed=seed, **flow_args)
             t0 = time.monotonic()
             duration = n_orders / rate
-            while (elapsed := time.monotonic() - t0) < duration:
+            flowing = True
+            # A reproducible flow stops by itself after its N steps: wait for the core to say so.
+            while (elapsed := time.monotonic() - t0) < duration or (reproducible and flowing
+                                                                      and elapsed < duration * 3 + 60):
                 on_progress(min(n_orders, int(elapsed * rate)))
                 got = sub.recv(min(250, max(1, (duration - elapsed) * 1000)))
                 if got is not None and isinstance(got[1].get("gate_latency_ns"), dict):
                     samples.append(got[1]["gate_latency_ns"])
+                if got is not None and elapsed >= duration and got[1].get("flow_rate") == 0:
+                    flowing = False
             on_progress(n_orders)
             c.sim("stop_flow", reason="demo close")
             expired = c.sim("end_of_day", reason="demo close").result.get("expired")
@@ -270,10 +296,12 @@ def run_demo(
     with_ha: bool = True,
     on_step: Callable[[Step], None] | None = None,
     on_orders: Callable[[int], None] | None = None,
+    tuning: DayTuning | None = None,
 ) -> DemoResult:
     saved_env = dict(os.environ)
     try:
-        return _run_demo(date, n_orders, seed, with_ha=with_ha, on_step=on_step, on_orders=on_orders)
+        return _run_demo(date, n_orders, seed, with_ha=with_ha, on_step=on_step, on_orders=on_orders,
+                         tuning=tuning or DayTuning())
     finally:
         # The day's wiring (session clock, alert sink) lives in this process's environment for the services
         # it starts; put it back so whatever runs next in this process sees its own configuration.
@@ -289,14 +317,17 @@ def planned_steps(with_ha: bool) -> int:
 
 _PLAN = ("prefect server", "deployments", "twin core", "capture", "clearing SFTP twin", "ops web", "worker",
          "clearing SOD files", "approved 15c3-5 limits", "flow:sod-load", "clearing re-delivers SOD balances",
-         "flow:sod-load", "flow:locates", "flow:bp-refresh", "flow:preopen-check", "trading session",
-         "flow:eod-capture", "clearing EOD files", "flow:regsho-report", "flow:recon", "CAT rejects a record",
-         "flow:cat", "flow:retention", "flow:cat-feedback", "failure page")
+         "flow:sod-load", "flow:regsho-closeout", "flow:locates", "flow:bp-refresh", "flow:preopen-check",
+         "trading session", "runaway account trip", "FIX drop copy", "flow:intraday-recon", "flow:eod-capture",
+         "flow:clock-report", "clearing EOD files", "flow:regsho-report", "flow:recon", "CAT rejects a record",
+         "flow:cat", *COMPLIANCE_PLAN, "flow:retention", "flow:cat-feedback", "failure page")
 
 
 def _run_demo(date: dt.date | None, n_orders: int, seed: int, *, with_ha: bool,
-              on_step: Callable[[Step], None] | None, on_orders: Callable[[int], None] | None) -> DemoResult:
+              on_step: Callable[[Step], None] | None, on_orders: Callable[[int], None] | None,
+              tuning: DayTuning) -> DemoResult:
     from flows.orchestration import demo_trouble as trouble
+    from flows.orchestration.demo_fix import start_fix_dropcopy
     from flows.orchestration.local_server import ensure_server
 
     settings = load_settings()
@@ -332,7 +363,15 @@ def _run_demo(date: dt.date | None, n_orders: int, seed: int, *, with_ha: bool,
                 on_step(s)
 
     def flow(name: str, expect: str = "Completed", **params: Any) -> Any:
-        return step(f"flow:{name}", lambda: run_deployment_and_wait(name, {"date": d, **params}), expect)
+        for attempt in range(1, tuning.flow_attempts + 1):
+            out = step(f"flow:{name}", lambda: run_deployment_and_wait(name, {"date": d, **params},
+                                                                       tuning.flow_timeout_s), expect)
+            last = steps[-1]
+            if last.state == expect or attempt == tuning.flow_attempts:
+                return out
+            last.detail = f"attempt {attempt} {last.state}, rerun: {last.detail}"[:300]
+            last.expect = last.state  # the rerun is the outcome that counts
+        return None
 
     d = day.isoformat()
     if moved is not None:
@@ -349,12 +388,15 @@ def _run_demo(date: dt.date | None, n_orders: int, seed: int, *, with_ha: bool,
     os.environ["COLO_OPS_REPORTS_BASE_URL"] = str(web.get("reports_base_url", ""))
     step("deployments", lambda: _apply_deployments(str(web.get("webhook_url", ""))))
     ha_available = with_ha and _ha_available()
+    os.environ["COLO_OPS_TWIN_CLOCK_PLAN"] = f"{seed}:breach"  # one excursion past the house clock tolerance
     core = step("twin core" + (" pair" if ha_available else ""), lambda: start_core(settings, day, ha_available))
     record(settings, core=core)
     record(settings, capture_pid=step("capture", lambda: start_capture(settings)))
     sftp = step("clearing SFTP twin", lambda: start_clearing_sftp(settings)) or {}
     record(settings, sftp_pid=sftp.get("pid"))
     record(settings, worker_pid=step("worker", lambda: start_worker(settings, api_url)))
+    if tuning.on_services is not None:
+        step("more services", lambda: tuning.on_services(settings))  # type: ignore[misc]
 
     served = settings.home / "clearing_twin" / "served"
     def sod_files() -> trouble.CorruptFile:
@@ -370,11 +412,19 @@ def _run_demo(date: dt.date | None, n_orders: int, seed: int, *, with_ha: bool,
     if bad is not None:
         step("clearing re-delivers SOD balances", lambda: trouble.redeliver(bad))
         flow("sod-load")
+    flow("regsho-closeout")
     flow("locates")
     flow("bp-refresh", as_of=dt.datetime(day.year, day.month, day.day, 11, 15, tzinfo=dt.UTC).isoformat())
     flow("preopen-check")
-    step("trading session", lambda: trade_session(settings, day, n_orders, seed, on_orders or (lambda n: None)))
+    step("trading session", lambda: trade_session(settings, day, n_orders, seed, on_orders or (lambda n: None),
+                                                  rate=tuning.session_rate, reproducible=tuning.reproducible))
+    # The risk watcher trips a scripted runaway and flattens it (demo_trip.py); not on a same-seed replay.
+    facts["trip"] = step("runaway account trip", lambda: runaway_trip(settings, day, skip=tuning.reproducible))
+    facts["dropcopy_breaks"] = (step("FIX drop copy", lambda: start_fix_dropcopy(settings, day, seed)) or {}).get(
+        "expected_breaks")
+    flow("intraday-recon", as_of_ns=time.time_ns())
     flow("eod-capture")
+    flow("clock-report")
     eod = step("clearing EOD files", lambda: publish_clearing_eod(settings, day, misbook_seed=seed)) or {}
     facts["misbooked"] = eod.get("misbooked")
     flow("regsho-report")
@@ -382,6 +432,7 @@ def _run_demo(date: dt.date | None, n_orders: int, seed: int, *, with_ha: bool,
     roe = step("CAT rejects a record", lambda: {"firmROEID": _seed_cat_rejection(settings, day, seed)}) or {}
     facts["cat_rejected"] = roe.get("firmROEID")
     flow("cat")
+    compliance_steps(flow, step, settings, day)  # 15c3-5 evidence: controls report, verification, review pack
     flow("retention")
     if ha_available:
         flow("ha-drill")
@@ -431,7 +482,8 @@ def _ha_available() -> bool:
 
 _REPORT_DIRS = {
     "flow:recon": "recon", "flow:cat": "cat", "flow:retention": "retention", "flow:ha-drill": "ha",
-    "flow:regsho-report": "regsho", "flow:locates": "regsho",
+    "flow:regsho-report": "regsho", "flow:locates": "regsho", "flow:clock-report": "clock",
+    "flow:regsho-closeout": "regsho", "runaway account trip": "kills", **COMPLIANCE_DIRS,
 }
 
 

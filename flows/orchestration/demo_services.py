@@ -35,8 +35,12 @@ def record(settings: Settings, **entries: Any) -> None:
 
 def _spawn(settings: Settings, name: str, argv: list[str],
            env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    from hw.supervise import enabled, wrap
+
     log = (settings.run_dir / f"{name}.log").open("ab")
     full_env = (env or dict(os.environ)) | {"COLO_OPS_HOME": str(settings.home)}
+    if enabled(full_env):  # restarted when it dies (hw/supervise.py); its pid file names the child
+        argv = wrap(argv, name, settings.run_dir / f"supervise-{name}.json")
     return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True, env=full_env)
 
@@ -54,11 +58,15 @@ def _wait_ready(proc: subprocess.Popen[bytes], name: str, log: Path, ready: Call
 
 
 def _advertised(path: Path, pid: int) -> Callable[[], bool]:
+    """The service's own file names `pid`, or a child of it (the service under its supervisor)."""
+    from hw.procs import parent_pid
+
     def ready() -> bool:
         try:
-            return bool(json.loads(path.read_text()).get("pid") == pid)
+            named = json.loads(path.read_text()).get("pid")
         except (OSError, ValueError):
             return False
+        return isinstance(named, int) and (named == pid or parent_pid(named) == pid)
 
     return ready
 
@@ -109,7 +117,8 @@ def start_clearing_sftp(settings: Settings) -> dict[str, Any]:
                   [sys.executable, "-m", "hw.clearing_twin.sftp_service", "--home", str(settings.home)])
     _wait_ready(proc, "clearing SFTP twin", settings.run_dir / "clearing-sftp.log",
                 _advertised(state_path(settings.home), proc.pid))
-    return json.loads(state_path(settings.home).read_text())  # type: ignore[no-any-return]
+    # The process we started (its supervisor, when supervised) is the one stop_all must stop.
+    return json.loads(state_path(settings.home).read_text()) | {"pid": proc.pid}  # type: ignore[no-any-return]
 
 
 def start_ops_web(settings: Settings) -> dict[str, Any]:
@@ -119,7 +128,7 @@ def start_ops_web(settings: Settings) -> dict[str, Any]:
     proc = _spawn(settings, "ops-web", [sys.executable, "-m", "flows.orchestration.ops_web", "--home",
                                         str(settings.home)])
     _wait_ready(proc, "ops web", settings.run_dir / "ops-web.log", _advertised(state_path(settings.home), proc.pid))
-    return json.loads(state_path(settings.home).read_text())  # type: ignore[no-any-return]
+    return json.loads(state_path(settings.home).read_text()) | {"pid": proc.pid}  # type: ignore[no-any-return]
 
 
 def start_worker(settings: Settings, api_url: str, pool: str = "ops", env: dict[str, str] | None = None) -> int:
@@ -200,7 +209,8 @@ def stop_all(settings: Settings | None = None, *, prefect: bool = True) -> list[
     path = settings.run_dir / DEMO_STATE
     doc = json.loads(path.read_text()) if path.exists() else {}
     for key, label in (("worker_pid", "prefect worker"), ("capture_pid", "capture"),
-                       ("sftp_pid", "clearing SFTP twin"), ("web_pid", "ops web")):
+                       ("sftp_pid", "clearing SFTP twin"), ("web_pid", "ops web"),
+                       ("fix_dropcopy_pid", "fix-dropcopy"), ("fix_twin_pid", "clearing FIX twin")):
         pid = doc.get(key)
         if pid and _terminate(int(pid)):
             stopped.append(f"{label} (pid {pid})")

@@ -29,12 +29,14 @@ class CorruptFile:
 
 
 def corrupt_balances(served: Path, day: dt.date, seed: int) -> CorruptFile:
-    """Replace one amount in the day's balances CSV by a non-number (a classic bad-extract defect)."""
+    """Replace one amount in the day's balances CSV by a non-number (a classic bad-extract defect). The file's
+    header and trailer records (`#...` lines) stay as they are: the fault is in a balance row."""
     path = next(served.rglob(f"balances_{day:%Y%m%d}.csv"))
     original = path.read_bytes()
     lines = original.decode("ascii").split("\n")
-    header = lines[0].split(",")
-    data = [i for i, line in enumerate(lines) if i > 0 and line.strip()]
+    head_at = next(i for i, line in enumerate(lines) if line.strip() and not line.startswith("#"))  # column names
+    header = lines[head_at].split(",")
+    data = [i for i, line in enumerate(lines) if i > head_at and line.strip() and not line.startswith("#")]
     rng = random.Random(seed)
     i = rng.choice(data)
     col = header.index("equity") if "equity" in header else 2

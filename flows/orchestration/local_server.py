@@ -13,9 +13,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,35 +83,61 @@ def ensure_server(settings: Settings | None = None, port: int = 4200, timeout_s:
     settings = settings or load_settings()
     info = current(settings)
     if info is None:
-        settings.run_dir.mkdir(parents=True, exist_ok=True)
-        port = _free_port(port)
-        env = os.environ.copy() | prefect_env(settings)
-        env.pop("PREFECT_API_URL", None)
-        # The UI's browser code asks /ui-settings where the API is; without these it says :4200 whatever
-        # port the server took (a busy 4200 gave a UI that talked to someone else's server).
-        env |= {"PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
-                "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api"}
-        log = (settings.run_dir / "prefect-server.log").open("ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}/api"
-        deadline = time.monotonic() + timeout_s
-        while not healthy(url):
-            if proc.poll() is not None:
-                log_path = settings.run_dir / "prefect-server.log"
-                raise RuntimeError(f"prefect server exited ({proc.returncode}); see {log_path}")
-            if time.monotonic() > deadline:
-                proc.terminate()
-                raise TimeoutError(f"prefect server not healthy after {timeout_s:.0f} s")
-            time.sleep(0.25)
-        info = ServerInfo(url, f"http://127.0.0.1:{port}", proc.pid)
-        _state_file(settings).write_text(json.dumps({"url": info.url, "ui_url": info.ui_url, "pid": info.pid}))
+        with _start_lock():
+            info = _start(settings, port, timeout_s)
     use_server(info, settings)
+    return info
+
+
+@contextmanager
+def _start_lock() -> Iterator[None]:
+    """One server start at a time on this host: two homes starting together both found 4200 free, the
+    second's bind failed, and its health check answered from the first's server, so both days shared one
+    Prefect server (found by running `make soak` beside `make chaos`)."""
+    import fcntl
+
+    with (Path(tempfile.gettempdir()) / "colo-ops-prefect-start.lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _start(settings: Settings, port: int, timeout_s: float) -> ServerInfo:
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    port = _free_port(port)
+    env = os.environ.copy() | prefect_env(settings)
+    env.pop("PREFECT_API_URL", None)
+    # The UI's browser code asks /ui-settings where the API is; without these it says :4200 whatever
+    # port the server took (a busy 4200 gave a UI that talked to someone else's server).
+    env |= {"PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
+            "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api"}
+    if db_url := os.environ.get("COLO_OPS_PREFECT_DATABASE_URL"):  # PostgreSQL (soak, chaos); else SQLite
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = db_url
+    log = (settings.run_dir / "prefect-server.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + timeout_s
+    while not healthy(url):
+        if proc.poll() is not None:
+            log_path = settings.run_dir / "prefect-server.log"
+            raise RuntimeError(f"prefect server exited ({proc.returncode}); see {log_path}")
+        if time.monotonic() > deadline:
+            proc.terminate()
+            raise TimeoutError(f"prefect server not healthy after {timeout_s:.0f} s")
+        time.sleep(0.25)
+    time.sleep(0.5)
+    if proc.poll() is not None:  # what answered is another server on that port; ours could not bind
+        raise RuntimeError(f"prefect server exited ({proc.returncode}); port {port} taken meanwhile")
+    info = ServerInfo(url, f"http://127.0.0.1:{port}", proc.pid)
+    _state_file(settings).write_text(json.dumps({"url": info.url, "ui_url": info.ui_url, "pid": info.pid}))
     return info
 
 

@@ -23,6 +23,9 @@ class BreakType(enum.StrEnum):
     CORPORATE_ACTION = "CORPORATE_ACTION"
     CORE_DIVERGES = "CORE_DIVERGES"
     SETTLEMENT_MISMATCH = "SETTLEMENT_MISMATCH"
+    ACCOUNT_MISMATCH = "ACCOUNT_MISMATCH"
+    BUSTED_TRADE = "BUSTED_TRADE"
+    CORRECTED_TRADE = "CORRECTED_TRADE"
 
 
 class BreakStatus(enum.StrEnum):
@@ -104,6 +107,26 @@ BREAK_INFO: dict[BreakType, BreakInfo] = {
         "The clearer's settle-date quantity (or a trade's settlement date) is not what the T+1 settlement "
         "calendar implies for its trade-date quantity and unsettled trades.",
         "Sign-off; a position break closes by itself when it agrees again (POSITION_NOW_AGREES).",
+    ),
+    BreakType.ACCOUNT_MISMATCH: BreakInfo(
+        "intraday executions",
+        "exec id",
+        "The clearer's drop copy books the execution to another Account(1) or ClearingAccount(440) than the "
+        "journal's account maps to (flows/recon/intraday.py).",
+        "Sign-off; closes by itself (CORRECTED_BY_CLEARER) when a 150=G correction books it right.",
+    ),
+    BreakType.BUSTED_TRADE: BreakInfo(
+        "intraday executions",
+        "exec id",
+        "The clearer busted the execution (ExecType 150=H) while the journal and the core still hold it.",
+        "Sign-off (the desk confirms the bust with the venue and the core's position is adjusted).",
+    ),
+    BreakType.CORRECTED_TRADE: BreakInfo(
+        "intraday executions",
+        "exec id",
+        "The clearer corrected the execution (ExecType 150=G) to values that differ from the journal's; "
+        "the detail names the fields.",
+        "Sign-off; closes by itself when a later correction agrees with the journal.",
     ),
 }
 

@@ -74,7 +74,8 @@ def fetch_inputs(day: dt.date, settings: Settings, engine: Any,
         stored_core = rstore.load_core_snapshot(s, d, CUSIPS)
     src = clearing_source(settings)
     try:
-        clearing_pos, clearing_trades = sources.read_clearing(src, day, settings.inbox_dir, CLEARING_ACCOUNTS)
+        clearing_pos, clearing_trades = sources.read_clearing(src, day, settings.inbox_dir, CLEARING_ACCOUNTS,
+                                                              home=settings.home)
     finally:
         src.close()
     if stored_core is not None:  # a re-run of a date reconciles against the snapshot that date's run took
@@ -87,6 +88,9 @@ def fetch_inputs(day: dt.date, settings: Settings, engine: Any,
             close = getattr(port, "close", None)
             if callable(close):
                 close()
+    from flows.fixdrop.store import dropcopy_frame
+
+    dropcopy = dropcopy_frame(engine, day)  # empty when no drop-copy session ran: the witness stays silent
     ca_file = settings.get("recon.corporate_actions_file")
     actions = sources.read_corporate_actions(Path(str(ca_file)) if ca_file else None)
     trade_dates = sorted(set(clearing_trades["trade_date"]) | {d})
@@ -96,10 +100,11 @@ def fetch_inputs(day: dt.date, settings: Settings, engine: Any,
         clearing_trades=clearing_trades, core_positions=core, cutoff_ns=cutoff_ns(day, settings),
         settle_dates=settle, symbols=SYMBOLS, corporate_actions=actions, prior_unsettled=prior_unsettled,
         prior_breaks=prior, price_tolerance=int(settings.get("recon.price_tolerance", 0)),
-        settled_at_settle_date_eod=eod_inclusive,
+        settled_at_settle_date_eod=eod_inclusive, dropcopy=dropcopy,
     )
     (log or _log).info("core positions for %s: %s", d, core_from)
     described = {"sod positions": f"{len(sod)} rows", "journal fills": f"{len(execs)}",
                  "clearer EOD positions": f"{len(clearing_pos)} rows", "clearer trades": f"{len(clearing_trades)}",
-                 "core snapshot": f"{len(core)} positions", "corporate actions": f"{len(actions)}"}
+                 "core snapshot": f"{len(core)} positions", "corporate actions": f"{len(actions)}",
+                 "clearer FIX drop copy": f"{len(dropcopy)} trades"}
     return inputs, described

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from flows.errors import ReconError
-from flows.recon import autoresolve, matching
+from flows.recon import autoresolve, matching, witness
 from flows.recon.frames import (
     BREAK_COLUMNS,
     CLEARING_POSITION_COLUMNS,
@@ -48,6 +48,8 @@ class ReconInputs:
     # The clearer's SD quantity at EOD D counts a trade settling on D as settled (True, the settlement-date
     # view) or not yet (False, a night-cycle view). prior_unsettled must be selected the same way.
     settled_at_settle_date_eod: bool = True
+    # The clearer's FIX drop copy (flows.recon.intraday.DROPCOPY_COLUMNS): a third witness on execution breaks.
+    dropcopy: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,7 @@ def reconcile(inputs: ReconInputs) -> ReconResult:
     today = matching.concat_breaks(
         [field_breaks, internal_breaks, clearing_breaks, sd_trade_breaks, ca_breaks, pos_breaks]
     )
+    today = witness.with_witness(today, inp.internal_execs, inp.clearing_trades, inp.dropcopy)
     today = autoresolve.continue_prior(today, prior)
     agrees = autoresolve.position_now_agrees(d, prior, today)
     resolutions = pd.concat([arrived, agrees], ignore_index=True).sort_values("break_id", ignore_index=True)

@@ -49,27 +49,30 @@ def _ymd(text: str, path: Path, line: int, field: str) -> str:
         raise FileRejectedError(path, f"bad date {text!r}", line=line, field=field) from None
 
 
-def parse_trades(path: Path, raw: bytes | None = None) -> pd.DataFrame:
-    """The clearer's trade file as frames.CLEARING_TRADE_COLUMNS (account = the clearer's account number)."""
+def parse_trades(path: Path, raw: bytes | None = None, business_date: dt.date | None = None) -> pd.DataFrame:
+    """The clearer's trade file as frames.CLEARING_TRADE_COLUMNS (account = the clearer's account number).
+
+    Structural checks first (ASCII, LF only, final LF), then the `#TRADES` header record (clearer, firm,
+    business date = `business_date` when given) and the `#EOF` trailer (record count, Σ quantity)."""
+    from flows.sources.envelope import check_totals, parse_envelope
+    from flows.sources.structural import check_text
+
     raw = path.read_bytes() if raw is None else raw
-    try:
-        text = raw.decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise FileRejectedError(path, f"not ASCII at byte {exc.start}", line=raw[: exc.start].count(b"\n") + 1) \
-            from None
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if not header:
-        raise FileRejectedError(path, "empty file: no header row", line=1)
-    cols = [h.strip().lower() for h in header]
+    idx = check_text(raw, path)
+    lines = [idx.text(i) for i in range(len(idx))]
+    env = parse_envelope(lines, path, "TRADES", business_date)
+    if len(lines) < 3 or not lines[1].strip():
+        raise FileRejectedError(path, "no column header row", line=2, field="header")
+    cols = [h.strip().lower() for h in next(csv.reader([lines[1]]))]
     missing = [c for c in TRADE_REQUIRED if c not in cols]
     if missing:
-        raise FileRejectedError(path, f"missing column(s) {', '.join(missing)}", line=1, field=missing[0])
+        raise FileRejectedError(path, f"missing column(s) {', '.join(missing)}", line=2, field=missing[0])
     at = {c: cols.index(c) for c in TRADE_REQUIRED}
     rows: list[dict[str, Any]] = []
-    for line_no, rec in enumerate(reader, start=2):
+    total = 0
+    for line_no, rec in enumerate(csv.reader(io.StringIO("\n".join(lines[2:-1]))), start=3):
         if not rec:
-            continue
+            raise FileRejectedError(path, "empty record", line=line_no)
         if len(rec) != len(cols):
             raise FileRejectedError(path, f"{len(rec)} fields, header has {len(cols)}", line=line_no)
         v = {c: rec[i].strip() for c, i in at.items()}
@@ -91,6 +94,7 @@ def parse_trades(path: Path, raw: bytes | None = None) -> pd.DataFrame:
             raise FileRejectedError(path, f"not a price: {v['price']!r}", line=line_no, field="price") from None
         if not v["exec_id"]:
             raise FileRejectedError(path, "empty exec_id", line=line_no, field="exec_id")
+        total += qty
         rows.append({
             "exec_id": v["exec_id"], "order_id": v["order_id"], "account": v["account_id"],
             "cusip": v["instrument.cusip"], "symbol": v["instrument.identifier"],
@@ -98,6 +102,7 @@ def parse_trades(path: Path, raw: bytes | None = None) -> pd.DataFrame:
             "trade_date": _ymd(v["date"], path, line_no, "date"),
             "settle_date": _ymd(v["settlement.date"], path, line_no, "settlement.date"),
         })
+    check_totals(env, path, len(rows), total, "quantity")
     if not rows:
         return empty(CLEARING_TRADE_COLUMNS)
     return conform(pd.DataFrame(rows), CLEARING_TRADE_COLUMNS, path.name)
@@ -110,29 +115,46 @@ def _to_core_accounts(frame: pd.DataFrame, accounts: Mapping[str, str], what: st
     return frame.assign(account=frame["account"].map(accounts).astype("str"))
 
 
-def read_clearing(source: FileSource, day: dt.date, inbox: Path,
-                  accounts: Mapping[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(EOD positions, trades) for `day`, accounts mapped to the core's codes. Fails closed on anything."""
-    from flows.sources.positions_format import parse_positions
+def read_clearing(source: FileSource, day: dt.date, inbox: Path, accounts: Mapping[str, str], *,
+                  home: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(EOD positions, trades) for `day`, accounts mapped to the core's codes. Fails closed on anything.
+
+    A file that fails its checks (FileRejectedError: structure, header, trailer) is moved to
+    `home`/quarantine/<date>/ like a rejected SOD file (when `home` is given) and the run fails naming the
+    line and field."""
+    from flows.clearing.ingest import quarantine
+    from flows.sources.positions_format import check_header, parse_positions
 
     dest = inbox / f"{day:%Y%m%d}" / "recon"
     out = []
     for kind in ("eod_positions", "trades"):
         remote = remote_path(kind, day)
+        fetched = None
         try:
             fetched = source.fetch(remote, dest)
             if kind == "eod_positions":
                 pf = parse_positions(fetched.local)
-                if pf.kind != "EOD" or pf.as_of != day:
-                    raise ReconError(f"{fetched.name}: header says {pf.kind} as of {pf.as_of}, expected EOD {day}")
+                check_header(pf, "EOD", day)
                 if pf.detail_count != len(pf):
-                    raise ReconError(f"{fetched.name}: trailer count {pf.detail_count} != {len(pf)} detail records")
+                    raise FileRejectedError(fetched.local, f"trailer count {pf.detail_count} but {len(pf)} detail "
+                                            "records", line=len(pf) + 2, field="detail_count")
                 c = pf.columns
+                from flows.sources.expectations import exact_sum
+
+                if exact_sum(c["td_quantity"]) != pf.control_total:
+                    raise FileRejectedError(fetched.local, f"trailer control total {pf.control_total} but the "
+                                            f"td_quantity sum is {exact_sum(c['td_quantity'])}", line=len(pf) + 2,
+                                            field="control_total")
                 frame = pd.DataFrame({"account": c["account"], "cusip": c["cusip"], "td_qty": c["td_quantity"],
                                       "sd_qty": c["sd_quantity"]})
                 frame = conform(frame, CLEARING_POSITION_COLUMNS, fetched.name)
             else:
-                frame = parse_trades(fetched.local)
+                frame = parse_trades(fetched.local, business_date=day)
+        except FileRejectedError as exc:
+            where = ""
+            if home is not None and fetched is not None and fetched.local.exists():
+                where = f" (quarantined at {quarantine(fetched.local, home, day)})"
+            raise ReconError(f"clearing {kind} for {day}: {exc}{where}") from exc
         except ReconError:
             raise
         except OpsError as exc:  # SourceError (missing/unreachable), FileRejectedError (unreadable)

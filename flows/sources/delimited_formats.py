@@ -1,19 +1,24 @@
 """Delimited clearing and exchange files: balances (CSV), ETB and pre-borrow lists, threshold lists.
 
 Small files (one row per account or per listed name), parsed strictly row by row after the shared
-structural checks: required columns present, numbers exact (Decimal / int), dates YYYYMMDD. Every fault
-raises FileRejectedError naming the 1-based line and the column.
+structural checks: the clearer's header and trailer records (flows/sources/envelope.py: file type,
+clearer and firm ids, business date, creation time; record count and control total), required columns
+present, numbers exact (Decimal / int), dates YYYYMMDD. Every fault raises FileRejectedError naming the
+1-based line and the column. The exchanges' threshold lists keep their public layouts (Nasdaq's trailing
+timestamp line; NYSE's files have no trailer).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from core_bridge.identifiers import is_valid_cusip
 from flows.errors import FileRejectedError
+from flows.sources.envelope import Envelope, check_totals, parse_envelope
 from flows.sources.structural import check_text
 
 
@@ -48,12 +53,6 @@ def _decimal(text: str, path: Path, line: int, field: str) -> Decimal:
     return value
 
 
-def _check_as_of(as_of: dt.date, business_date: dt.date | None, path: Path, line: int, field: str) -> None:
-    if business_date is not None and as_of != business_date:
-        raise FileRejectedError(path, f"as-of date {as_of} is not the business date {business_date}", line=line,
-                                field=field)
-
-
 # --- balances (Clear Street `bal` style) ----------------------------------------------------------------
 
 BALANCE_COLUMNS = (
@@ -62,6 +61,7 @@ BALANCE_COLUMNS = (
     "dtbp", "yesterday_dtbp",
 )
 BALANCE_MONEY = BALANCE_COLUMNS[2:]
+BALANCE_CONTROL = "dtbp"  # the trailer's control total: the sum of every row's day-trading buying power
 
 
 @dataclass
@@ -76,33 +76,37 @@ class BalancesFile:
     path: Path
     as_of: dt.date
     rows: list[BalanceRecord] = field(default_factory=list)
+    envelope: Envelope | None = None
 
 
 def parse_balances(path: Path, business_date: dt.date | None = None, raw: bytes | None = None,
                    known_accounts: frozenset[str] | None = None) -> BalancesFile:
+    """`#BALANCES|<clearer>|<firm>|YYYYMMDD|ts`, the column header, one row per account,
+    `#EOF|<rows>|<sum of dtbp>`."""
     lines = _lines(path, raw)
-    header = [c.strip().lower() for c in lines[0].split(",")]  # names are case-insensitive, order free
+    env = parse_envelope(lines, path, "BALANCES", business_date)
+    if len(lines) < 3:
+        raise FileRejectedError(path, "no column header row", line=2, field="header")
+    header = [c.strip().lower() for c in lines[1].split(",")]  # names are case-insensitive, order free
     missing = [c for c in BALANCE_COLUMNS if c not in header]
     if missing:
-        raise FileRejectedError(path, f"missing column(s) {', '.join(missing)}", line=1, field=missing[0])
+        raise FileRejectedError(path, f"missing column(s) {', '.join(missing)}", line=2, field=missing[0])
     if len(set(header)) != len(header):
-        raise FileRejectedError(path, "duplicate column name", line=1, field="header")
-    if len(lines) < 2:
-        raise FileRejectedError(path, "no balance rows", line=2, field="account_id")
+        raise FileRejectedError(path, "duplicate column name", line=2, field="header")
+    if len(lines) < 4:
+        raise FileRejectedError(path, "no balance rows", line=3, field="account_id")
     idx = {c: header.index(c) for c in BALANCE_COLUMNS}
-    out: BalancesFile | None = None
+    out = BalancesFile(path, env.as_of, envelope=env)
     seen: dict[str, int] = {}
-    for n, text in enumerate(lines[1:], start=2):
+    for n, text in enumerate(lines[2:-1], start=3):
         cells = text.split(",")
         if len(cells) != len(header):
             raise FileRejectedError(path, f"{len(cells)} values for {len(header)} columns", line=n,
                                     field=header[min(len(cells), len(header) - 1)])
         as_of = _date(cells[idx["date"]].strip(), path, n, "date")
-        _check_as_of(as_of, business_date, path, n, "date")
-        if out is None:
-            out = BalancesFile(path, as_of)
-        elif as_of != out.as_of:
-            raise FileRejectedError(path, f"date {as_of} differs from the file's {out.as_of}", line=n, field="date")
+        if as_of != env.as_of:
+            raise FileRejectedError(path, f"date {as_of} differs from the header's business date {env.as_of}",
+                                    line=n, field="date")
         acct = cells[idx["account_id"]].strip()
         if not acct:
             raise FileRejectedError(path, "empty account", line=n, field="account_id")
@@ -114,8 +118,21 @@ def parse_balances(path: Path, business_date: dt.date | None = None, raw: bytes 
         seen[acct] = n
         values = {c: _decimal(cells[idx[c]].strip(), path, n, c) for c in BALANCE_MONEY}
         out.rows.append(BalanceRecord(n, acct, values))
-    assert out is not None
+    check_totals(env, path, len(out.rows), sum((r.values[BALANCE_CONTROL] for r in out.rows), Decimal(0)),
+                 BALANCE_CONTROL)
     return out
+
+
+def require_accounts(bf: BalancesFile, required: Mapping[str, str]) -> None:
+    """Every account the day's positions hold (`required`: clearing account -> core account) has a balance
+    row: a missing one is an incomplete file, never a silent gap (its BP would be computed from nothing)."""
+    have = {r.account_id for r in bf.rows}
+    missing = sorted(set(required) - have)
+    if missing:
+        names = ", ".join(f"{a} ({required[a]})" if required[a] else a for a in missing)
+        line = bf.envelope.trailer_line if bf.envelope is not None else None
+        raise FileRejectedError(bf.path, f"{len(missing)} account(s) in the SOD positions missing from balances: "
+                                f"{names}", line=line, field="account_id")
 
 
 # --- the clearer's short-sale lists ---------------------------------------------------------------------
@@ -132,22 +149,14 @@ class ShortListFile:
 
 def parse_short_list(path: Path, list_type: str, business_date: dt.date | None = None,
                      raw: bytes | None = None) -> ShortListFile:
-    """`#ETB|<clearer>|YYYYMMDD|ts` (or `#PREBORROW|...`), a column header, rows, `#EOF|<count>`."""
+    """`#ETB|<clearer>|<firm>|YYYYMMDD|ts` (or `#PREBORROW|...`), a column header, rows,
+    `#EOF|<rows>|<sum of the quantity column>`."""
     lines = _lines(path, raw)
-    tag = {"etb": "#ETB", "preborrow": "#PREBORROW"}[list_type]
-    head = lines[0].split("|")
-    if len(head) != 4 or head[0] != tag:
-        raise FileRejectedError(path, f"first line must be {tag}|<clearer>|YYYYMMDD|<timestamp>", line=1,
-                                field="record_type")
-    as_of = _date(head[2], path, 1, "as_of_date")
-    _check_as_of(as_of, business_date, path, 1, "as_of_date")
+    env = parse_envelope(lines, path, {"etb": "ETB", "preborrow": "PREBORROW"}[list_type], business_date)
     columns = {"etb": ["SYMBOL", "CUSIP", "AVAILABLE"],
                "preborrow": ["SYMBOL", "CUSIP", "REQUIRED_SINCE", "PREBORROWED"]}[list_type]
-    if len(lines) < 2 or lines[1].split("|") != columns:
+    if len(lines) < 3 or lines[1].split("|") != columns:
         raise FileRejectedError(path, f"column header must be {'|'.join(columns)}", line=2, field="header")
-    last = lines[-1].split("|")
-    if last[0] != "#EOF" or len(last) != 2:
-        raise FileRejectedError(path, "no #EOF trailer: file truncated", line=len(lines), field="record_type")
     rows: dict[str, tuple[str, int]] = {}
     for n, text in enumerate(lines[2:-1], start=3):
         cells = text.split("|")
@@ -165,10 +174,8 @@ def parse_short_list(path: Path, list_type: str, business_date: dt.date | None =
         if sym in rows:
             raise FileRejectedError(path, f"duplicate symbol {sym!r}", line=n, field="SYMBOL")
         rows[sym] = (cusip, qty)
-    count = _int(last[1], path, len(lines), "count")
-    if count != len(rows):
-        raise FileRejectedError(path, f"trailer count {count} but {len(rows)} rows", line=len(lines), field="count")
-    return ShortListFile(path, list_type, head[1], as_of, rows)
+    check_totals(env, path, len(rows), sum(q for _, q in rows.values()), columns[-1])
+    return ShortListFile(path, list_type, env.clearer, env.as_of, rows)
 
 
 # --- exchanges' Reg SHO threshold lists -----------------------------------------------------------------

@@ -243,10 +243,13 @@ def validate_positions(pf: PositionsFile, business_date: dt.date, known_accounts
     return report
 
 
-def validate_balances_frame(path: Path, frame: Any, business_date: dt.date, known_accounts: frozenset[str]
-                            ) -> ValidationReport:
-    """Balances suite: known accounts, one row per account, as-of date, no negative market values."""
+def validate_balances_frame(path: Path, frame: Any, business_date: dt.date, known_accounts: frozenset[str], *,
+                            record_count: int | None = None, trailer_line: int | None = None) -> ValidationReport:
+    """Balances suite: known accounts, one row per account, as-of date, no negative market values, and (with
+    `record_count`, the trailer's) as many rows as the trailer counts."""
     gxe = _context()["gx"].expectations
+    trailer = [] if record_count is None else [
+        gxe.ExpectTableRowCountToEqual(value=record_count, meta={"field": "record_count", "line": trailer_line})]
     result, secs = _run("balances", frame, [
         gxe.ExpectColumnValuesToBeInSet(column="date", value_set=[business_date.isoformat()],
                                         meta={"field": "date"}),
@@ -258,6 +261,7 @@ def validate_balances_frame(path: Path, frame: Any, business_date: dt.date, know
         gxe.ExpectColumnValuesToBeBetween(column="short_market_value", min_value=0,
                                           meta={"field": "short_market_value"}),
         gxe.ExpectColumnValuesToBeBetween(column="dtbp", min_value=0, meta={"field": "dtbp"}),
+        *trailer,
     ])
     report = _report("clearing_balances", result, secs)
     _raise_first(path, report)

@@ -53,6 +53,7 @@ CLEARTWIN_POSITIONS = FixedWidthLayout(
         Field("remote_id", 28, 4),
         Field("run_timestamp", 32, 14, "digits"),
         Field("refresh_flag", 46, 9),
+        Field("clearer_id", 56, 10),
         Field("end_marker", 120, 1, "literal", "A"),
     ),
     detail=(
@@ -95,6 +96,8 @@ class PositionsFile:
     detail_count: int  # what the trailer claims
     control_total: int  # what the trailer claims
     raw: dict[str, np.ndarray]
+    remote_id: str = ""  # the firm's id at the clearer (header)
+    clearer: str = ""  # the clearer's id (header)
     _str: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _enc: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
@@ -226,6 +229,8 @@ def parse_positions(path: Path, layout: FixedWidthLayout = CLEARTWIN_POSITIONS, 
     except ValueError:
         raise FileRejectedError(path, f"bad as-of date {as_of_txt!r}", line=1, field="as_of_date") from None
     kind = bytes(header[hf["file_name"].sl]).decode("ascii").split(" ")[0]
+    remote_id = bytes(header[hf["remote_id"].sl]).decode("ascii").strip()
+    clearer = bytes(header[hf["clearer_id"].sl]).decode("ascii").strip()
     count = int(_digits(trailer[None, tf["detail_count"].sl], path, tf["detail_count"], n)[0])
     total = int(_signed(trailer[None, tf["control_total"].sl], path, tf["control_total"], n)[0])
 
@@ -246,4 +251,23 @@ def parse_positions(path: Path, layout: FixedWidthLayout = CLEARTWIN_POSITIONS, 
         i = int(off[0])
         raise FileRejectedError(path, f"sequence {int(seq[i])}, expected {i + 1}", line=2 + i, field="sequence")
     del df
-    return PositionsFile(path, kind, as_of, count, total, cols)
+    return PositionsFile(path, kind, as_of, count, total, cols, remote_id=remote_id, clearer=clearer)
+
+
+def check_header(pf: PositionsFile, kind: str, business_date: dt.date | None = None) -> None:
+    """The header names the file expected: `kind` (SOD / EOD), from our clearer, for our firm, and (when
+    given) for `business_date`. Raises FileRejectedError on line 1 naming the header field."""
+    from flows.sources.envelope import EXPECTED_CLEARER, EXPECTED_FIRM
+
+    if pf.kind != kind:
+        raise FileRejectedError(pf.path, f"header says {pf.kind} POSITIONS, expected {kind} POSITIONS", line=1,
+                                field="file_name")
+    if pf.clearer != EXPECTED_CLEARER:
+        raise FileRejectedError(pf.path, f"file from clearer {pf.clearer!r}, expected {EXPECTED_CLEARER!r}",
+                                line=1, field="clearer_id")
+    if pf.remote_id != EXPECTED_FIRM:
+        raise FileRejectedError(pf.path, f"file for firm {pf.remote_id!r}, expected {EXPECTED_FIRM!r}", line=1,
+                                field="remote_id")
+    if business_date is not None and pf.as_of != business_date:
+        raise FileRejectedError(pf.path, f"header business date {pf.as_of} is not the business date "
+                                f"{business_date}", line=1, field="as_of_date")

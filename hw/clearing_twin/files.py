@@ -15,7 +15,8 @@ from core_bridge.identifiers import isin_from_cusip
 from core_bridge.protocol import from_fixed
 
 RECORD_LENGTH = 120  # bytes per fixed-width record, end marker included, LF not included
-REMOTE_ID = "CT01"
+REMOTE_ID = "CT01"  # the firm's (correspondent's) id at the clearer: in every file's header
+CLEARER_ID = "CLEARTWIN"  # the clearer's id: in every file's header
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,19 @@ def _record(body: str, marker: str) -> str:
     return body.ljust(RECORD_LENGTH - 1) + marker + "\n"
 
 
+def _delimited(file_type: str, as_of: dt.date, run_ts: dt.datetime, body: list[str], count: int,
+               control_total: object, clearer: str = CLEARER_ID) -> bytes:
+    """A delimited clearer file: `#TYPE|clearer|firm|YYYYMMDD|YYYYMMDDHHMMSS`, the column header and records
+    (`body`), `#EOF|<record count>|<control total>`."""
+    head = f"#{file_type}|{clearer}|{REMOTE_ID}|{_ymd(as_of)}|{run_ts.strftime('%Y%m%d%H%M%S')}"
+    return ("\n".join([head, *body, f"#EOF|{count}|{control_total}"]) + "\n").encode("ascii")
+
+
 def positions_file(kind: str, as_of: dt.date, rows: Iterable[PositionRow], run_ts: dt.datetime) -> bytes:
     """Fixed-width positions file (`kind` SOD or EOD): BOF header, detail records, EOF trailer."""
     name = f"{kind} POSITIONS".ljust(15)
-    out = [_record(f"BOF {name}{_ymd(as_of)}{REMOTE_ID}{run_ts.strftime('%Y%m%d%H%M%S')}REFRESHED", "A")]
+    out = [_record(f"BOF {name}{_ymd(as_of)}{REMOTE_ID}{run_ts.strftime('%Y%m%d%H%M%S')}REFRESHED {CLEARER_ID:<10}",
+                   "A")]
     count = 0
     total = 0
     for i, r in enumerate(rows, start=1):
@@ -110,8 +120,11 @@ BALANCE_COLUMNS = (
 )
 
 
-def balances_file(as_of: dt.date, rows: Iterable[BalanceRow]) -> bytes:
+def balances_file(as_of: dt.date, rows: Iterable[BalanceRow], run_ts: dt.datetime) -> bytes:
+    """Balances CSV between header and trailer records; the control total is the sum of `dtbp`."""
     lines = [",".join(BALANCE_COLUMNS)]
+    total = Decimal(0)
+    n = 0
     for r in rows:
         vals = [
             _ymd(as_of), r.clearing_account, r.equity, r.long_market_value, r.short_market_value,
@@ -119,28 +132,25 @@ def balances_file(as_of: dt.date, rows: Iterable[BalanceRow]) -> bytes:
             r.exchange_requirement, r.house_requirement, r.dtbp, r.yesterday_dtbp,
         ]
         lines.append(",".join(str(v) for v in vals))
-    return ("\n".join(lines) + "\n").encode("ascii")
+        total += r.dtbp
+        n += 1
+    return _delimited("BALANCES", as_of, run_ts, lines, n, total)
 
 
 def etb_file(as_of: dt.date, clearer: str, rows: Mapping[str, tuple[str, int]], run_ts: dt.datetime) -> bytes:
-    """Easy-to-borrow list: `rows` is symbol -> (cusip, shares available)."""
-    lines = [f"#ETB|{clearer}|{_ymd(as_of)}|{run_ts.strftime('%Y%m%d%H%M%S')}", "SYMBOL|CUSIP|AVAILABLE"]
-    lines += [f"{sym}|{cusip}|{qty}" for sym, (cusip, qty) in sorted(rows.items())]
-    lines.append(f"#EOF|{len(rows)}")
-    return ("\n".join(lines) + "\n").encode("ascii")
+    """Easy-to-borrow list: `rows` is symbol -> (cusip, shares available); control total = shares available."""
+    body = ["SYMBOL|CUSIP|AVAILABLE"] + [f"{sym}|{cusip}|{qty}" for sym, (cusip, qty) in sorted(rows.items())]
+    return _delimited("ETB", as_of, run_ts, body, len(rows), sum(q for _, q in rows.values()), clearer)
 
 
 def preborrow_file(
     as_of: dt.date, clearer: str, rows: Mapping[str, tuple[str, dt.date, int]], run_ts: dt.datetime
 ) -> bytes:
-    """Rule 204(b) pre-borrow list: symbol -> (cusip, required since, shares pre-borrowed for the firm)."""
-    lines = [
-        f"#PREBORROW|{clearer}|{_ymd(as_of)}|{run_ts.strftime('%Y%m%d%H%M%S')}",
-        "SYMBOL|CUSIP|REQUIRED_SINCE|PREBORROWED",
-    ]
-    lines += [f"{s}|{c}|{_ymd(since)}|{q}" for s, (c, since, q) in sorted(rows.items())]
-    lines.append(f"#EOF|{len(rows)}")
-    return ("\n".join(lines) + "\n").encode("ascii")
+    """Rule 204(b) pre-borrow list: symbol -> (cusip, required since, shares pre-borrowed for the firm);
+    control total = shares pre-borrowed."""
+    body = ["SYMBOL|CUSIP|REQUIRED_SINCE|PREBORROWED"]
+    body += [f"{s}|{c}|{_ymd(since)}|{q}" for s, (c, since, q) in sorted(rows.items())]
+    return _delimited("PREBORROW", as_of, run_ts, body, len(rows), sum(q for _, _, q in rows.values()), clearer)
 
 
 TRADE_COLUMNS = (
@@ -151,10 +161,15 @@ TRADE_COLUMNS = (
 )
 
 
-def trades_file(rows: Iterable[TradeRow]) -> bytes:
-    """Trade file in the Clear Street trade-file style (CSV, header row) — the clearer's view of the day."""
+def trades_file(trade_date: dt.date, rows: Iterable[TradeRow], run_ts: dt.datetime) -> bytes:
+    """Trade file in the Clear Street trade-file style (CSV, header row) — the clearer's view of `trade_date`
+    (rows may carry earlier trade dates: late bookings) — between header and trailer records; control
+    total = the sum of `quantity`."""
     lines = [",".join(TRADE_COLUMNS)]
+    n = total = 0
     for r in rows:
+        n += 1
+        total += r.quantity
         lines.append(
             ",".join(
                 [
@@ -166,7 +181,7 @@ def trades_file(rows: Iterable[TradeRow]) -> bytes:
                 ]
             )
         )
-    return ("\n".join(lines) + "\n").encode("ascii")
+    return _delimited("TRADES", trade_date, run_ts, lines, n, total)
 
 
 def nasdaq_threshold_file(rows: Iterable[ThresholdRow], created: dt.datetime) -> bytes:

@@ -6,6 +6,7 @@ Layout (paths relative to the served root; YYYYMMDD = the business date):
     outgoing/YYYYMMDD/balances_YYYYMMDD.csv        balances (CSV)                   — before the open
     outgoing/YYYYMMDD/etb_YYYYMMDD.txt             easy-to-borrow list              — before the open
     outgoing/YYYYMMDD/preborrow_YYYYMMDD.txt       Rule 204(b) pre-borrow list      — before the open
+    outgoing/YYYYMMDD/cns_ftd_YYYYMMDD.txt         CNS fails-to-deliver             — before the open (ftd.py)
     outgoing/YYYYMMDD/eod_positions_YYYYMMDD.txt   EOD positions (fixed width)      — after the close
     outgoing/YYYYMMDD/trades_YYYYMMDD.csv          the day's trades (CSV)           — after the close
     regsho/nasdaqthYYYYMMDD.txt, regsho/NYSEthYYYYMMDD.txt, regsho/NYSEAmericanthYYYYMMDD.txt,
@@ -59,7 +60,7 @@ def publish_sod(root: Path, day: dt.date, sod_book: Mapping[str, Mapping[str, in
     out = [
         _write(d / f"sod_positions_{day:%Y%m%d}.txt",
                files.positions_file("SOD", day, position_rows(sod_book, unsettled), ts), ts),
-        _write(d / f"balances_{day:%Y%m%d}.csv", files.balances_file(day, balance_rows(sod_book)), ts),
+        _write(d / f"balances_{day:%Y%m%d}.csv", files.balances_file(day, balance_rows(sod_book), ts), ts),
         _write(d / f"etb_{day:%Y%m%d}.txt", files.etb_file(
             day, lists.CLEARER,
             {s: (SECURITIES_BY_SYMBOL[s].cusip, lists.ETB_AVAILABLE) for s in lists.etb_symbols()}, ts), ts),
@@ -90,7 +91,8 @@ def publish_eod(root: Path, day: dt.date, sod_book: Mapping[str, Mapping[str, in
         _write(d / f"eod_positions_{day:%Y%m%d}.txt",
                files.positions_file("EOD", day, position_rows(eod, unsettled), ts), ts),
         _write(d / f"trades_{day:%Y%m%d}.csv",
-               files.trades_file(trade_rows(day, settlement_date, fills, short_qualifiers or {}, locate_ids)), ts),
+               files.trades_file(day, trade_rows(day, settlement_date, fills, short_qualifiers or {}, locate_ids), ts),
+               ts),
     ]
     return eod, paths
 

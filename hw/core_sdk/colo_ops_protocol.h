@@ -240,12 +240,13 @@ typedef enum colo_command {
     COLO_COMMAND_SET_LOCATES       = 7,
     COLO_COMMAND_SET_RESTRICTED    = 8,
     COLO_COMMAND_SET_HALTS         = 9,
-    COLO_COMMAND_SET_SOD_POSITIONS = 10,
-    COLO_COMMAND_SUBMIT_ORDERS     = 11,
-    COLO_COMMAND_HA_STATUS         = 12,
-    COLO_COMMAND_HA_PROMOTE        = 13,
-    COLO_COMMAND_HA_DEMOTE         = 14,
-    COLO_COMMAND_SIM               = 15,
+    COLO_COMMAND_SET_PREBORROW     = 10,
+    COLO_COMMAND_SET_SOD_POSITIONS = 11,
+    COLO_COMMAND_SUBMIT_ORDERS     = 12,
+    COLO_COMMAND_HA_STATUS         = 13,
+    COLO_COMMAND_HA_PROMOTE        = 14,
+    COLO_COMMAND_HA_DEMOTE         = 15,
+    COLO_COMMAND_SIM               = 16,
 } colo_command_t;
 
 /* X(constant, wire name) for every member, by value. */
@@ -260,6 +261,7 @@ typedef enum colo_command {
     X(COLO_COMMAND_SET_LOCATES, "set_locates") \
     X(COLO_COMMAND_SET_RESTRICTED, "set_restricted") \
     X(COLO_COMMAND_SET_HALTS, "set_halts") \
+    X(COLO_COMMAND_SET_PREBORROW, "set_preborrow") \
     X(COLO_COMMAND_SET_SOD_POSITIONS, "set_sod_positions") \
     X(COLO_COMMAND_SUBMIT_ORDERS, "submit_orders") \
     X(COLO_COMMAND_HA_STATUS, "ha_status") \
@@ -282,6 +284,7 @@ static inline const char *colo_command_name(int value)
     case COLO_COMMAND_SET_LOCATES: return "set_locates";
     case COLO_COMMAND_SET_RESTRICTED: return "set_restricted";
     case COLO_COMMAND_SET_HALTS: return "set_halts";
+    case COLO_COMMAND_SET_PREBORROW: return "set_preborrow";
     case COLO_COMMAND_SET_SOD_POSITIONS: return "set_sod_positions";
     case COLO_COMMAND_SUBMIT_ORDERS: return "submit_orders";
     case COLO_COMMAND_HA_STATUS: return "ha_status";
@@ -306,6 +309,7 @@ static inline int colo_command_from_name(const char *name)
     if (strcmp(name, "set_locates") == 0) return COLO_COMMAND_SET_LOCATES;
     if (strcmp(name, "set_restricted") == 0) return COLO_COMMAND_SET_RESTRICTED;
     if (strcmp(name, "set_halts") == 0) return COLO_COMMAND_SET_HALTS;
+    if (strcmp(name, "set_preborrow") == 0) return COLO_COMMAND_SET_PREBORROW;
     if (strcmp(name, "set_sod_positions") == 0) return COLO_COMMAND_SET_SOD_POSITIONS;
     if (strcmp(name, "submit_orders") == 0) return COLO_COMMAND_SUBMIT_ORDERS;
     if (strcmp(name, "ha_status") == 0) return COLO_COMMAND_HA_STATUS;
@@ -322,6 +326,7 @@ typedef enum colo_event_flag {
     COLO_EVENT_FLAG_REPLAY          = 2,
     COLO_EVENT_FLAG_FROM_CANCEL_ALL = 4,
     COLO_EVENT_FLAG_TAKEOVER        = 8,
+    COLO_EVENT_FLAG_FLATTEN         = 16,
 } colo_event_flag_t;
 
 /* X(constant, wire name) for every member, by value. */
@@ -331,6 +336,7 @@ typedef enum colo_event_flag {
     X(COLO_EVENT_FLAG_REPLAY, "REPLAY") \
     X(COLO_EVENT_FLAG_FROM_CANCEL_ALL, "FROM_CANCEL_ALL") \
     X(COLO_EVENT_FLAG_TAKEOVER, "TAKEOVER") \
+    X(COLO_EVENT_FLAG_FLATTEN, "FLATTEN") \
     /* end */
 
 /* The wire name for a EventFlag number; NULL if there is none. */
@@ -342,6 +348,7 @@ static inline const char *colo_event_flag_name(int value)
     case COLO_EVENT_FLAG_REPLAY: return "REPLAY";
     case COLO_EVENT_FLAG_FROM_CANCEL_ALL: return "FROM_CANCEL_ALL";
     case COLO_EVENT_FLAG_TAKEOVER: return "TAKEOVER";
+    case COLO_EVENT_FLAG_FLATTEN: return "FLATTEN";
     default: return NULL;
     }
 }
@@ -355,6 +362,7 @@ static inline int colo_event_flag_from_name(const char *name)
     if (strcmp(name, "REPLAY") == 0) return COLO_EVENT_FLAG_REPLAY;
     if (strcmp(name, "FROM_CANCEL_ALL") == 0) return COLO_EVENT_FLAG_FROM_CANCEL_ALL;
     if (strcmp(name, "TAKEOVER") == 0) return COLO_EVENT_FLAG_TAKEOVER;
+    if (strcmp(name, "FLATTEN") == 0) return COLO_EVENT_FLAG_FLATTEN;
     return -1;
 }
 
@@ -609,10 +617,12 @@ typedef enum colo_reason {
     COLO_REASON_LIMIT_GROSS_EXPOSURE       = 407,
     COLO_REASON_LIMIT_NET_EXPOSURE         = 408,
     COLO_REASON_LIMIT_POLICY_EXCEEDED      = 409,
+    COLO_REASON_LIMIT_APPROVAL_INVALID     = 410,
     COLO_REASON_BP_INSUFFICIENT            = 500,
     COLO_REASON_BP_UNKNOWN                 = 501,
     COLO_REASON_LOCATE_UNAVAILABLE         = 600,
     COLO_REASON_LOCATE_UNKNOWN             = 601,
+    COLO_REASON_LOCATE_PREBORROW_REQUIRED  = 602,
     COLO_REASON_RESTRICTED_SYMBOL          = 700,
     COLO_REASON_RESTRICTED_ACCOUNT_UNKNOWN = 701,
     COLO_REASON_HALT_SYMBOL_HALTED         = 710,
@@ -658,10 +668,12 @@ typedef enum colo_reason {
     X(COLO_REASON_LIMIT_GROSS_EXPOSURE, "LIMIT_GROSS_EXPOSURE") \
     X(COLO_REASON_LIMIT_NET_EXPOSURE, "LIMIT_NET_EXPOSURE") \
     X(COLO_REASON_LIMIT_POLICY_EXCEEDED, "LIMIT_POLICY_EXCEEDED") \
+    X(COLO_REASON_LIMIT_APPROVAL_INVALID, "LIMIT_APPROVAL_INVALID") \
     X(COLO_REASON_BP_INSUFFICIENT, "BP_INSUFFICIENT") \
     X(COLO_REASON_BP_UNKNOWN, "BP_UNKNOWN") \
     X(COLO_REASON_LOCATE_UNAVAILABLE, "LOCATE_UNAVAILABLE") \
     X(COLO_REASON_LOCATE_UNKNOWN, "LOCATE_UNKNOWN") \
+    X(COLO_REASON_LOCATE_PREBORROW_REQUIRED, "LOCATE_PREBORROW_REQUIRED") \
     X(COLO_REASON_RESTRICTED_SYMBOL, "RESTRICTED_SYMBOL") \
     X(COLO_REASON_RESTRICTED_ACCOUNT_UNKNOWN, "RESTRICTED_ACCOUNT_UNKNOWN") \
     X(COLO_REASON_HALT_SYMBOL_HALTED, "HALT_SYMBOL_HALTED") \
@@ -709,10 +721,12 @@ static inline const char *colo_reason_name(int value)
     case COLO_REASON_LIMIT_GROSS_EXPOSURE: return "LIMIT_GROSS_EXPOSURE";
     case COLO_REASON_LIMIT_NET_EXPOSURE: return "LIMIT_NET_EXPOSURE";
     case COLO_REASON_LIMIT_POLICY_EXCEEDED: return "LIMIT_POLICY_EXCEEDED";
+    case COLO_REASON_LIMIT_APPROVAL_INVALID: return "LIMIT_APPROVAL_INVALID";
     case COLO_REASON_BP_INSUFFICIENT: return "BP_INSUFFICIENT";
     case COLO_REASON_BP_UNKNOWN: return "BP_UNKNOWN";
     case COLO_REASON_LOCATE_UNAVAILABLE: return "LOCATE_UNAVAILABLE";
     case COLO_REASON_LOCATE_UNKNOWN: return "LOCATE_UNKNOWN";
+    case COLO_REASON_LOCATE_PREBORROW_REQUIRED: return "LOCATE_PREBORROW_REQUIRED";
     case COLO_REASON_RESTRICTED_SYMBOL: return "RESTRICTED_SYMBOL";
     case COLO_REASON_RESTRICTED_ACCOUNT_UNKNOWN: return "RESTRICTED_ACCOUNT_UNKNOWN";
     case COLO_REASON_HALT_SYMBOL_HALTED: return "HALT_SYMBOL_HALTED";
@@ -762,10 +776,12 @@ static inline int colo_reason_from_name(const char *name)
     if (strcmp(name, "LIMIT_GROSS_EXPOSURE") == 0) return COLO_REASON_LIMIT_GROSS_EXPOSURE;
     if (strcmp(name, "LIMIT_NET_EXPOSURE") == 0) return COLO_REASON_LIMIT_NET_EXPOSURE;
     if (strcmp(name, "LIMIT_POLICY_EXCEEDED") == 0) return COLO_REASON_LIMIT_POLICY_EXCEEDED;
+    if (strcmp(name, "LIMIT_APPROVAL_INVALID") == 0) return COLO_REASON_LIMIT_APPROVAL_INVALID;
     if (strcmp(name, "BP_INSUFFICIENT") == 0) return COLO_REASON_BP_INSUFFICIENT;
     if (strcmp(name, "BP_UNKNOWN") == 0) return COLO_REASON_BP_UNKNOWN;
     if (strcmp(name, "LOCATE_UNAVAILABLE") == 0) return COLO_REASON_LOCATE_UNAVAILABLE;
     if (strcmp(name, "LOCATE_UNKNOWN") == 0) return COLO_REASON_LOCATE_UNKNOWN;
+    if (strcmp(name, "LOCATE_PREBORROW_REQUIRED") == 0) return COLO_REASON_LOCATE_PREBORROW_REQUIRED;
     if (strcmp(name, "RESTRICTED_SYMBOL") == 0) return COLO_REASON_RESTRICTED_SYMBOL;
     if (strcmp(name, "RESTRICTED_ACCOUNT_UNKNOWN") == 0) return COLO_REASON_RESTRICTED_ACCOUNT_UNKNOWN;
     if (strcmp(name, "HALT_SYMBOL_HALTED") == 0) return COLO_REASON_HALT_SYMBOL_HALTED;
@@ -814,10 +830,12 @@ static inline const char *colo_reason_description(int value)
     case COLO_REASON_LIMIT_GROSS_EXPOSURE: return "Gross exposure after the order above the cap.";
     case COLO_REASON_LIMIT_NET_EXPOSURE: return "Net exposure after the order above the cap.";
     case COLO_REASON_LIMIT_POLICY_EXCEEDED: return "A limit change is outside what policy lets an operator set.";
+    case COLO_REASON_LIMIT_APPROVAL_INVALID: return "A limit change's four-eyes approval record does not verify or does not match.";
     case COLO_REASON_BP_INSUFFICIENT: return "Order notional above the account's available buying power.";
     case COLO_REASON_BP_UNKNOWN: return "No buying power has been pushed for the account (fail closed).";
     case COLO_REASON_LOCATE_UNAVAILABLE: return "Short sale without enough located shares (Reg SHO 203(b)(1)).";
     case COLO_REASON_LOCATE_UNKNOWN: return "No locate list has been pushed today (fail closed).";
+    case COLO_REASON_LOCATE_PREBORROW_REQUIRED: return "The symbol is in the Rule 204(b) penalty box: a short sale needs pre-borrowed shares, and not enough are left.";
     case COLO_REASON_RESTRICTED_SYMBOL: return "The symbol is on the restricted list (15c3-5(c)(2)(ii)).";
     case COLO_REASON_RESTRICTED_ACCOUNT_UNKNOWN: return "The account is not one the core knows.";
     case COLO_REASON_HALT_SYMBOL_HALTED: return "The symbol is halted (regulatory or news halt).";
@@ -1016,6 +1034,7 @@ static inline int colo_command_role(int command)
     case COLO_COMMAND_SET_LOCATES: return COLO_ROLE_OPERATOR;
     case COLO_COMMAND_SET_RESTRICTED: return COLO_ROLE_OPERATOR;
     case COLO_COMMAND_SET_HALTS: return COLO_ROLE_OPERATOR;
+    case COLO_COMMAND_SET_PREBORROW: return COLO_ROLE_OPERATOR;
     case COLO_COMMAND_SET_SOD_POSITIONS: return COLO_ROLE_OPERATOR;
     case COLO_COMMAND_SUBMIT_ORDERS: return COLO_ROLE_OPERATOR;
     case COLO_COMMAND_HA_STATUS: return COLO_ROLE_MONITOR;
@@ -1037,6 +1056,7 @@ static inline int colo_command_mutating(int command)
     case COLO_COMMAND_SET_LOCATES:
     case COLO_COMMAND_SET_RESTRICTED:
     case COLO_COMMAND_SET_HALTS:
+    case COLO_COMMAND_SET_PREBORROW:
     case COLO_COMMAND_SET_SOD_POSITIONS:
     case COLO_COMMAND_SUBMIT_ORDERS:
     case COLO_COMMAND_HA_PROMOTE:

@@ -43,7 +43,7 @@
  *
  * WHAT IT LEAVES OUT (it is a reference and test peer, not a trading core)
  * - No order entry, venues or risk gate: submit_orders, snapshot, set_limits, set_bp, set_locates,
- *   set_restricted, set_halts, set_sod_positions, ha_status/ha_promote/ha_demote and sim pass the envelope,
+ *   set_restricted, set_preborrow, set_halts, set_sod_positions, ha_status/ha_promote/ha_demote and sim pass the envelope,
  *   role, idempotency and expiry checks and are then answered MSG_UNKNOWN_COMMAND ("not served by the
  *   reference core"). limits_version is always 0, gate latency measures only the kill-level check.
  * - No persistence: kill levels, applied ids and the event journal live in memory; every start comes up

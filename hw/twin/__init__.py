@@ -8,7 +8,8 @@ The engine (no sockets, no wall clock; runs live and in virtual time)
     engine.py       CoreEngine, assembled from the mixins below, and its telemetry
     sequencer.py    the event sequencer: gapless seq per epoch, strictly increasing timestamps
     orders.py       the order lifecycle: through the gate to a venue, fills, expiry, cancel; HA hand-over
-    controls.py     control commands: kill levels, limits, BP, locates, restricted list, halts, SOD positions
+    controls.py     control commands: kill levels, limits, BP, locates, restricted list, penalty box, halts,
+                    SOD positions
     dispatch.py     request handling: version, role, idempotency, expiry, the handler table
     command_args.py argument validation and the two refusals (ArgsInvalid, Refused)
     risk.py         the pre-trade gate as pure functions (kill levels, 15c3-5 limits, Reg SHO, halts)
@@ -17,6 +18,7 @@ Simulation
     market.py       deterministic order-flow generator and simulate_day() for in-process days
     stream.py       vectorised synthetic records for capture benchmarks
     session_clock.py  drop-copy timestamps of a simulated past session
+    clock_plan.py   the seeded PTP clock offset the heartbeats report (drift, the demo's one breach)
 A running node (server.TwinCore, assembled from the mixins below)
     server.py       TwinCore: CURVE sockets and the poll loop
     sockets.py      what the client-facing sockets serve: control requests, rewind, telemetry

@@ -8,6 +8,7 @@ the restricted list, halts and MWCB, start-of-day positions. Each handler valida
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +25,7 @@ from core_bridge.protocol import (
 )
 from core_bridge.reasons import ReasonCode
 from hw.twin import risk
+from hw.twin.approvals import ApprovalKeys, check_approval
 from hw.twin.command_args import ArgsInvalid, Refused, _ascii8, _date, _dec, _enum, _scope_key, _uint
 from hw.twin.orders import Order, OrderPath
 from hw.twin.state import limit_above_policy, normalize_limit
@@ -31,6 +33,8 @@ from hw.twin.state import limit_above_policy, normalize_limit
 
 class ControlCommands(OrderPath):
     """Mixin of `engine.CoreEngine`: the control-state command handlers (registered in its `handlers`)."""
+
+    approval_keys: ApprovalKeys | None = None  # set by the server: what checks four-eyes approval records
 
     # ------------------------------------------------------------------ state -> gate
     def refresh_risk(self) -> None:
@@ -45,6 +49,7 @@ class ControlCommands(OrderPath):
         r.bp = {a: int(Decimal(v) * PRICE_SCALE) for a, v in st.bp.items()}
         r.locates = st.locates
         r.restricted = frozenset(st.restricted)
+        r.preborrow_required = st.preborrow_required
         r.halts = st.halts
         r.mwcb_level = st.mwcb_level
 
@@ -77,9 +82,11 @@ class ControlCommands(OrderPath):
 
     def _cancel_all(self, req: Request, ident: Identity, now: int) -> dict[str, Any]:
         scope, key = _scope_key(req.args)
-        return {"cancelled": self.cancel_all(scope, key, now)}
+        victims = self.cancel_all(scope, key, now)
+        # The list is what the kill-to-flat flow waits for; the confirmation is each ORDER_CANCELLED event.
+        return {"cancelled": len(victims), "orders": [{"order_id": oid, "venue": v} for oid, v in victims]}
 
-    def cancel_all(self, scope: KillScope, key: str | None, now: int) -> int:
+    def cancel_all(self, scope: KillScope, key: str | None, now: int) -> list[tuple[int, str]]:
         def match(o: Order) -> bool:
             if scope is KillScope.FIRM:
                 return True
@@ -89,10 +96,10 @@ class ControlCommands(OrderPath):
                 return o.symbol == key
             return o.venue.name == key
 
-        victims = [oid for oid, o in self.orders.items() if match(o)]
-        for oid in victims:
+        victims = [(oid, o.venue.name) for oid, o in self.orders.items() if match(o)]
+        for oid, _ in victims:
             self.cancel(oid, now, cancel_all=True)
-        return len(victims)
+        return victims
 
     def _set_limits(self, req: Request, ident: Identity, now: int) -> dict[str, Any]:
         a = req.args
@@ -119,6 +126,10 @@ class ControlCommands(OrderPath):
             over = [k for k, v in new.items() if limit_above_policy(k, v)]
             if over:
                 raise Refused(ReasonCode.LIMIT_POLICY_EXCEEDED, f"above operator policy: {', '.join(sorted(over))}")
+        approved_by = None
+        if a.get("approval") is not None:  # four eyes (hw/twin/approvals.py); corectl sends one with every raise
+            approved_by = check_approval(a["approval"], self.approval_keys, sender=ident, account=account,
+                                         limits=new, until_ns=until_ns, now_ns=time.time_ns()).name
         st = self.state
         scope = account or "firm"
         cur = st.limits.setdefault(scope, {})
@@ -130,7 +141,7 @@ class ControlCommands(OrderPath):
                         if k in t["previous"]:
                             previous[k] = t["previous"].pop(k)
             st.temp_limits.append({"account": account, "limits": new, "previous": previous, "until_ns": until_ns,
-                                   "approver": approver, "operator": req.operator})
+                                   "approver": approver, "operator": req.operator, "approved_by": approved_by})
         else:
             for t in st.temp_limits:  # a permanent change of a key cancels a pending revert of that key
                 if t["account"] == account:
@@ -139,7 +150,7 @@ class ControlCommands(OrderPath):
         cur.update(new)
         self._limits_changed(now, account)
         return {"limits_version": st.limits_version, "account": account, "limits": self.effective_limits(account),
-                "until_ns": until_ns}
+                "until_ns": until_ns, "approved_by": approved_by}
 
     def effective_limits(self, account: str | None) -> dict[str, int | str]:
         firm = self.state.limits["firm"]
@@ -215,6 +226,22 @@ class ControlCommands(OrderPath):
         self.state.restricted = vals
         self.refresh_risk()
         return {"symbols": vals}
+
+    def _set_preborrow(self, req: Request, ident: Identity, now: int) -> dict[str, Any]:
+        """The whole penalty box (replaces the last one): symbol -> shares pre-borrowed for the firm."""
+        a = req.args
+        date, syms = a.get("date"), a.get("symbols")
+        try:
+            _date(date)
+            if not isinstance(syms, dict):
+                raise ValueError("symbols must be an object {symbol: pre-borrowed shares}")
+            vals = {_ascii8(k, "symbol"): _uint(v, f"symbols[{k}]") for k, v in syms.items()}
+        except ValueError as exc:
+            raise ArgsInvalid(str(exc)) from None
+        self.state.preborrow_required = dict(sorted(vals.items()))
+        self.state.preborrow_date = date
+        self.refresh_risk()
+        return {"symbols": sorted(vals), "date": date}
 
     def _set_halts(self, req: Request, ident: Identity, now: int) -> dict[str, Any]:
         a = req.args

@@ -141,13 +141,15 @@ class CommandDispatch(OrderPath):
         return {
             **self.status(now),
             "limits": st.limits,
-            "temp_limits": [{"account": t["account"], "limits": t["limits"], "until_ns": t["until_ns"]}
-                            for t in st.temp_limits],
+            "temp_limits": [{"account": t["account"], "limits": t["limits"], "until_ns": t["until_ns"],
+                             "approved_by": t.get("approved_by")} for t in st.temp_limits],
             "bp": st.bp,
             "bp_as_of_ns": st.bp_as_of_ns,
             "locates": st.locates,
             "locates_date": st.locates_date,
             "restricted": sorted(st.restricted),
+            "preborrow_required": st.preborrow_required,
+            "preborrow_date": st.preborrow_date,
             "halts": st.halts,
             "mwcb_level": st.mwcb_level,
             "positions": st.positions,

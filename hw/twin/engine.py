@@ -73,6 +73,7 @@ class CoreEngine(CommandDispatch, ControlCommands):
             Command.SET_BP: self._set_bp,
             Command.SET_LOCATES: self._set_locates,
             Command.SET_RESTRICTED: self._set_restricted,
+            Command.SET_PREBORROW: self._set_preborrow,
             Command.SET_HALTS: self._set_halts,
             Command.SET_SOD_POSITIONS: self._set_sod_positions,
             Command.SUBMIT_ORDERS: self._submit_orders,

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 import zmq
 
-from core_bridge.auth import Identity, ServerAuth
+from core_bridge.auth import Identity, KeyRegistry, ServerAuth, server_keypair
 from core_bridge.protocol import COMMAND_ROLE, DROPCOPY_TOPIC, Command, KillLevel, Reply, Request, encode_batch
 from core_bridge.reasons import ReasonCode
 from hw.errors import TwinStateError
+from hw.twin.approvals import ApprovalKeys
 from hw.twin.command_args import Refused
 from hw.twin.engine import CoreEngine
 from hw.twin.ha import ACTIVE, PASSIVE, HaNode
@@ -64,6 +65,7 @@ class HaWiring(SimCommand):
     peer_next: int | None  # next seq the passive peer expects from us (None: unknown)
     _resync: bool  # our event log must be refilled from seq 1 by the active peer
     auth: ServerAuth
+    registry: KeyRegistry
     stream: SyntheticStream
     dropcopy: zmq.Socket
 
@@ -74,6 +76,8 @@ class HaWiring(SimCommand):
     def _make_engine(self, state: Any, started_ns: int) -> CoreEngine:
         eng = CoreEngine(state, node=self.node, ha=self.ha, started_ns=started_ns)
         eng.event_clock_offset_ns = event_clock_offset_ns()  # a simulated session date, if the demo set one
+        secret = server_keypair(self.keys_dir).secret
+        eng.approval_keys = ApprovalKeys(secret, self.registry) if secret else None  # four eyes (approvals.py)
         eng.persist = self._persist
         eng.handlers[Command.SIM] = self._sim
         eng.status_extra = lambda: {"auth_failures": self.auth.failures,
@@ -398,8 +402,14 @@ class HaWiring(SimCommand):
         job = self._stream_job
         assert job is not None
         now = time.time_ns()
+        due = job.due(time.monotonic_ns())
         for _ in range(STREAM_BATCHES_PER_TURN):
-            n = min(job.batch, job.remaining)
+            # A paced burst sends what its rate allows by now, in full batches except for the tail.
+            n = min(job.batch, job.remaining, due)
+            if n <= 0 or (n < job.batch < job.remaining and job.rate):
+                return
+            due -= n
+            job.done += n
             first, ts = self.engine.reserve(n, now)
             recs = self.stream.batch(first, n, ts)
             if self.link is not None:

@@ -163,6 +163,10 @@ class TwinHandle:
         env["COLO_OPS_HOME"] = str(self.home)
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        from hw.supervise import enabled, wrap
+
+        if enabled(env):  # restarted when it dies (hw/supervise.py); the endpoint file names the child
+            argv = wrap(argv, f"twin-{self.node}", self.home / "run" / f"supervise-twin-{self.node}.json")
         with open(self.log_path, "ab") as logf:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
                                          start_new_session=True)

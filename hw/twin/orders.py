@@ -54,6 +54,7 @@ class Order:
     routed_id: int = 0
     venue_order_id: int = 0
     working: bool = False
+    flags: int = 0  # EventFlag bits every event of this order carries (FLATTEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,7 @@ class OrderRequest:
     tif: TimeInForce = TimeInForce.DAY
     venue: Venue = Venue.NSDQ
     order_id: int = 0
+    flatten: bool = False  # an order of the kill-to-flat flow (protocol §5)
 
 
 def parse_order(o: Any) -> OrderRequest:
@@ -103,6 +105,11 @@ def parse_order(o: Any) -> OrderRequest:
     venue = _enum(Venue, o.get("venue", "NSDQ"), "venue")
     if venue is Venue.NONE:
         raise ValueError("venue must be NSDQ, NYSE or ARCA")
+    flatten = o.get("flatten", False)
+    if not isinstance(flatten, bool):
+        raise ValueError("flatten must be true or false")
+    if flatten and ord_type is not OrdType.LIMIT:
+        raise ValueError("a flatten order must be a LIMIT order (the price collar bounds it)")
     return OrderRequest(
         "new", clordid,
         account=_ascii8(o.get("account"), "account"),
@@ -110,7 +117,7 @@ def parse_order(o: Any) -> OrderRequest:
         side=_enum(Side, o.get("side"), "side"),
         qty=qty, price=price, ord_type=ord_type,
         tif=_enum(TimeInForce, o.get("tif", "DAY"), "tif"),
-        venue=venue,
+        venue=venue, flatten=flatten,
     )
 
 
@@ -142,7 +149,7 @@ class OrderPath(EventSequencer):
     def _emit_order(self, now: int, etype: EventType, o: Order, *, reason: int = 0, flags: int = 0,
                     last_qty: int = 0, last_px: int = 0, exec_id: int = 0, orig_order_id: int = 0,
                     leaves: int | None = None) -> None:
-        self._emit(now, etype, side=int(o.side), venue=int(o.venue), flags=flags, reason=reason,
+        self._emit(now, etype, side=int(o.side), venue=int(o.venue), flags=flags | o.flags, reason=reason,
                    ord_type=int(o.ord_type), tif=int(o.tif), account=o.account, symbol=o.symbol,
                    session=SESSIONS.get(o.venue, b"") if etype is not EventType.ORDER_REJECTED else b"",
                    qty=o.qty, leaves=o.leaves if leaves is None else leaves, last_qty=last_qty, price=o.price,
@@ -195,11 +202,11 @@ class OrderPath(EventSequencer):
 
     def new_order(self, r: OrderRequest, now: int) -> tuple[int, ReasonCode]:
         o = Order(self._new_id(), r.clordid, r.account, r.symbol, r.side, r.qty, r.qty, 0, r.price, r.ord_type,
-                  r.tif, r.venue)
+                  r.tif, r.venue, flags=int(EventFlag.FLATTEN) if r.flatten else 0)
         if r.account not in self.known_accounts():
             rc = ReasonCode.RESTRICTED_ACCOUNT_UNKNOWN
         else:
-            terms = risk.OrderTerms(r.account, r.symbol, r.side, r.qty, r.price, r.ord_type, r.venue)
+            terms = risk.OrderTerms(r.account, r.symbol, r.side, r.qty, r.price, r.ord_type, r.venue, r.flatten)
             t0 = time.perf_counter_ns()
             rc = risk.check_new(self.risk, terms, now)
             if len(self.gate_ns) < GATE_SAMPLES_MAX:
@@ -211,8 +218,8 @@ class OrderPath(EventSequencer):
             return o.order_id, rc
         self.risk.record_accept(terms, now)
         self.orders_accepted += 1
-        if r.side is Side.SHORT and self.state.locates is not None:
-            self.state.locates[r.symbol] = self.state.locates.get(r.symbol, 0) - r.qty  # locate used
+        if r.side is Side.SHORT:
+            self._use_locate(r.symbol, r.qty)
         self._emit_order(now, EventType.ORDER_NEW, o)
         o.routed_id = self.venues.routed_id(o.venue)
         self._emit_order(now, EventType.ORDER_ROUTED, o)
@@ -226,6 +233,14 @@ class OrderPath(EventSequencer):
         self._work(o)
         self._match(o, now)
         return o.order_id, ReasonCode.OK
+
+    def _use_locate(self, symbol: str, qty: int) -> None:
+        """A short uses its locate: pre-borrowed shares in a penalty-box symbol, else the day's locates."""
+        st = self.state
+        if symbol in st.preborrow_required:
+            st.preborrow_required[symbol] -= qty
+        elif st.locates is not None:
+            st.locates[symbol] = st.locates.get(symbol, 0) - qty
 
     def _work(self, o: Order) -> None:
         o.working = True
@@ -297,11 +312,12 @@ class OrderPath(EventSequencer):
             return 0, ReasonCode.ORDER_NOT_WORKING if order_id in self.done else ReasonCode.ORDER_UNKNOWN
         new = Order(self._new_id(), clordid or old.clordid, old.account, old.symbol, old.side, qty, qty - old.filled,
                     old.filled, price, ord_type, old.tif, old.venue, routed_id=old.routed_id,
-                    venue_order_id=old.venue_order_id)
+                    venue_order_id=old.venue_order_id, flags=old.flags)
         if qty <= old.filled:
             rc = ReasonCode.ORDER_INVALID
         else:
-            terms = risk.OrderTerms(old.account, old.symbol, old.side, qty, price, ord_type, old.venue)
+            terms = risk.OrderTerms(old.account, old.symbol, old.side, qty, price, ord_type, old.venue,
+                                    bool(old.flags & EventFlag.FLATTEN))
             t0 = time.perf_counter_ns()
             rc = risk.check_replace(self.risk, terms, old_leaves=old.leaves, old_price=old.price, filled=old.filled,
                                     now_ns=now)
@@ -313,8 +329,8 @@ class OrderPath(EventSequencer):
                              leaves=max(new.leaves, 0))
             return new.order_id, rc
         extra = new.leaves - old.leaves
-        if old.side is Side.SHORT and extra > 0 and self.state.locates is not None:
-            self.state.locates[old.symbol] = self.state.locates.get(old.symbol, 0) - extra
+        if old.side is Side.SHORT and extra > 0:
+            self._use_locate(old.symbol, extra)
         new.routed_id = self.venues.routed_id(old.venue)
         self._emit_order(now, EventType.ORDER_REPLACED, new, orig_order_id=old.order_id)
         if not venue_accepts(ord_type, price):

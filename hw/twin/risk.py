@@ -4,6 +4,8 @@
 engine keeps) and return a ReasonCode: OK, or the first control that blocks the order. They never mutate
 anything; the engine records an accepted order afterwards (`RiskInputs.record_accept`). Cancels are never
 checked: no kill level or limit ever blocks a cancel.
+A flatten order (`OrderTerms.flatten`, the kill-to-flat flow) passes any kill level, but only as REDUCE_ONLY:
+it must bring |position| toward zero without crossing it; every other control, the collar included, applies.
 
 Order of checks (the first failure is the reason reported):
   kill level -> MWCB -> symbol halt/LULD pause -> restricted list -> locate (SHORT only) -> max qty ->
@@ -71,6 +73,7 @@ class OrderTerms:
     price: int  # fixed point; 0 for market orders
     ord_type: OrdType = OrdType.LIMIT
     venue: Venue = Venue.NSDQ
+    flatten: bool = False  # the kill-to-flat flow: REDUCE_ONLY semantics at every kill level
 
 
 def signed(side: Side, qty: int) -> int:
@@ -92,6 +95,7 @@ class RiskInputs:
     bp: dict[str, int] = field(default_factory=dict)  # fixed point; missing account = unknown
     locates: dict[str, int] | None = None
     restricted: frozenset[str] = frozenset()
+    preborrow_required: dict[str, int] = field(default_factory=dict)  # penalty box: pre-borrowed shares left
     halts: dict[str, str] = field(default_factory=dict)
     mwcb_level: int = 0
     # live book
@@ -205,6 +209,8 @@ def _common(inp: RiskInputs, t: OrderTerms, *, new_leaves: int, old_leaves: int,
         return ReasonCode.LIMIT_NO_REFERENCE_PRICE
     delta = signed(t.side, new_leaves)
     level = effective_level(inp, t.account, t.symbol, t.venue)
+    if t.flatten:  # allowed past any level, but only to reduce (never while the state is unknown)
+        level = KillLevel.HALTED if inp.state_unknown else KillLevel.REDUCE_ONLY
     if level >= KillLevel.CANCEL_ONLY:
         return _kill_reason(inp, level)
     if level is KillLevel.REDUCE_ONLY:
@@ -220,7 +226,10 @@ def _common(inp: RiskInputs, t: OrderTerms, *, new_leaves: int, old_leaves: int,
         return rc
     if t.symbol in inp.restricted:
         return ReasonCode.RESTRICTED_SYMBOL
-    if t.side is Side.SHORT and extra_short > 0:
+    if t.side is Side.SHORT and extra_short > 0 and t.symbol in inp.preborrow_required:
+        if inp.preborrow_required[t.symbol] < extra_short:  # Rule 204(b): only a pre-borrow will do
+            return ReasonCode.LOCATE_PREBORROW_REQUIRED
+    elif t.side is Side.SHORT and extra_short > 0:
         if inp.locates is None:
             return ReasonCode.LOCATE_UNKNOWN
         if inp.locates.get(t.symbol, 0) < extra_short:

@@ -188,7 +188,7 @@ class TwinCore(SocketServices):
                 if self._flow is not None or self._rewinds:
                     timeout_ms = min(timeout_ms, 1 if self._rewinds else 2)  # a slow rewind peer: no busy spin
                 if self._stream_job is not None:
-                    timeout_ms = 0
+                    timeout_ms = min(timeout_ms, 1) if self._stream_job.rate else 0  # paced: no busy spin
                 revert = self.engine.next_revert_ns() if self.ha.is_active() else None  # passive: the active reverts
                 if revert is not None:
                     timeout_ms = min(timeout_ms, max(0, (revert - time.time_ns()) // 1_000_000 + 1))

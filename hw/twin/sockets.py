@@ -13,9 +13,11 @@ positions, marks. (The sockets are created and polled in server.py.)
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import orjson
@@ -41,8 +43,10 @@ from core_bridge.protocol import (
     from_fixed,
 )
 from core_bridge.reasons import ReasonCode
+from hw.twin.clock_plan import CLOCK_SOURCE, ClockPlan
 from hw.twin.command_args import _int_in
 from hw.twin.ha_wiring import HaWiring
+from hw.twin.session_clock import ENV as SESSION_ENV
 
 log = logging.getLogger("hw.twin")
 
@@ -75,6 +79,8 @@ class SocketServices(HaWiring):
     _persist_deferred: bool  # a control request is being applied: its persist waits until its reply went out
     _persist_due: bool  # ... and one was asked for
     _followups: list[tuple[int, bytes, str]]  # durable_notify follow-ups due: (state_version, routing id, id)
+    _clock_plan: ClockPlan | None = None  # created at the first heartbeat (its t0 is the twin's start)
+    _clock_t0: float = 0.0
 
     # ------------------------------------------------------------------ control
     def _identity(self, frame: zmq.Frame) -> Identity | None:
@@ -293,12 +299,25 @@ class SocketServices(HaWiring):
     # ------------------------------------------------------------------ telemetry
     def _heartbeat(self) -> None:
         eng = self.engine
+        now = time.time_ns()
         hb = {"node": self.node, "epoch": eng.epoch, "fsm": self.ha.state, "term": self.ha.term,
               "last_seq": eng.seq, "state_version": eng.state.state_version,
               "durable_version": self.commit.durable_version,
-              "core_time_ns": time.time_ns(), "trading_state": eng.state.kill_firm.name, "ha_role": eng.ha.ha_role,
+              "core_time_ns": now, "trading_state": eng.state.kill_firm.name, "ha_role": eng.ha.ha_role,
               "stream_remaining": self._stream_job.remaining if self._stream_job else 0}
+        hb |= self._clock_fields(now)
         self.telemetry.send_multipart([TELEMETRY_TOPIC_HEARTBEAT, orjson.dumps(hb)], zmq.NOBLOCK)
+
+    def _clock_fields(self, core_time_ns: int) -> dict[str, Any]:
+        """The PTP offset (modelled: hw/twin/clock_plan.py) and the event clock the offset applies to."""
+        plan = self._clock_plan
+        if plan is None:
+            date = os.environ.get(SESSION_ENV, "") or time.strftime("%Y-%m-%d", time.gmtime())
+            plan = self._clock_plan = ClockPlan.from_env(date)
+            self._clock_t0 = time.monotonic()
+        offset = plan.offset_ns(time.monotonic() - self._clock_t0)
+        return {"clock_offset_ns": offset, "clock_source": CLOCK_SOURCE,
+                "event_time_ns": core_time_ns + self.engine.event_clock_offset_ns}
 
     def _health(self, orders_per_s: float) -> None:
         eng = self.engine

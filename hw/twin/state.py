@@ -107,6 +107,9 @@ class TwinState:
     locates: dict[str, int] | None = None  # None: never pushed (short sales fail closed)
     locates_date: str | None = None
     restricted: list[str] = field(default_factory=list)
+    # Rule 204(b) penalty box: symbol -> pre-borrowed shares left (a short there draws on these, not locates)
+    preborrow_required: dict[str, int] = field(default_factory=dict)
+    preborrow_date: str | None = None
     halts: dict[str, str] = field(default_factory=dict)
     mwcb_level: int = 0
     positions: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -170,6 +173,8 @@ class TwinState:
             "locates": self.locates,
             "locates_date": self.locates_date,
             "restricted": sorted(self.restricted),
+            "preborrow_required": dict(sorted(self.preborrow_required.items())),
+            "preborrow_date": self.preborrow_date,
             "halts": self.halts,
             "mwcb_level": self.mwcb_level,
             "positions": self.positions,
@@ -203,6 +208,9 @@ class TwinState:
             st.locates = None if obj["locates"] is None else {str(k): int(v) for k, v in obj["locates"].items()}
             st.locates_date = obj["locates_date"]
             st.restricted = [str(s) for s in obj["restricted"]]
+            # absent in states written before the penalty box existed: none
+            st.preborrow_required = {str(k): int(v) for k, v in (obj.get("preborrow_required") or {}).items()}
+            st.preborrow_date = obj.get("preborrow_date")
             st.halts = {str(k): str(v) for k, v in obj["halts"].items()}
             st.mwcb_level = _int(obj, "mwcb_level")
             st.positions = {str(a): {str(s): int(q) for s, q in p.items()} for a, p in obj["positions"].items()}

@@ -18,6 +18,7 @@ from reports.cat.encode import date_int
 from reports.cat.events import Record, iter_records
 from reports.cat.feedback import FeedbackError, build_corrections, build_repairs
 from reports.cat.package import Submission, read_data_file, seal_records, sealed_submissions
+from reports.cat.partition import chains_of
 from reports.cat.rules import Finding
 from reports.errors import CatValidationError
 
@@ -57,10 +58,13 @@ def seal_repairs(errors: list[FeedbackError], events: np.ndarray, accounts: Mapp
     todo = [e for e in errors if e.error_roe_id not in done]
     if not todo:
         return None, []
-    current: dict[str, Record] = {r["firmROEID"]: r for r in iter_records(events, accounts, cfg)}
-    originals = sealed_records(cat_dir)
-    for roe, rec in originals.items():
-        current.setdefault(roe, rec)
+    # only the order chains in error are rebuilt (the same records a whole-day build gives them); the sealed
+    # files are read only when an event is no longer built
+    chains = chains_of(events, [e.firm_roe_id for e in todo])
+    current: dict[str, Record] = {r["firmROEID"]: r for r in iter_records(chains, accounts, cfg)}
+    if any(e.firm_roe_id not in current for e in todo):
+        for roe, rec in sealed_records(cat_dir).items():
+            current.setdefault(roe, rec)
     repairs, missing = build_repairs(todo, current)
     if not repairs:
         return None, missing

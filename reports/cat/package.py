@@ -130,8 +130,9 @@ def _chunks(records: Iterable[dict[str, Any]], max_bytes: int, checker: CrossRec
         et = r["type"]
         counts[et] = counts.get(et, 0) + 1
         if size and size + len(line) + 1 > max_bytes:
-            yield b"\n".join(buf) + b"\n"
-            buf, size = [], 0
+            blob = b"\n".join(buf) + b"\n"
+            buf, size = [], 0  # before the yield: the lines must not live on while the file is checked
+            yield blob
         buf.append(line)
         size += len(line) + 1
     yield (b"\n".join(buf) + b"\n") if buf else b""

@@ -108,7 +108,7 @@ def write_clearing(root: Path, day: dt.date, cday: ScenarioDay, *, extra_trades:
         )
         for r in t.itertuples(index=False)
     ]
-    (out / f"trades_{day:%Y%m%d}.csv").write_bytes(files.trades_file(trows))
+    (out / f"trades_{day:%Y%m%d}.csv").write_bytes(files.trades_file(day, trows, run_ts))
 
 
 def make_world(tmp: Path, db_url: str, names: list[str], monkeypatch: pytest.MonkeyPatch | None = None

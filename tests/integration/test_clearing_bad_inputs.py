@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,18 @@ def _bump_cusip_digit(row: bytes) -> bytes:
     return b"|".join([sym, cusip[:8] + str((int(cusip[8:]) + 1) % 10).encode(), rest])
 
 
+def _trailer(rec: bytes, count: bytes | None = None, total: bytes | None = None) -> bytes:
+    """A delimited file's `#EOF|<count>|<total>` trailer with one of its numbers replaced."""
+    tag, n, t = rec.split(b"|")
+    return b"|".join([tag, n if count is None else count, t if total is None else total])
+
+
+def _cell(row: bytes, i: int, value: bytes) -> bytes:
+    cells = row.split(b",")
+    cells[i] = value
+    return b",".join(cells)
+
+
 # (case id, file kind, mutation, expected line (None = any), expected field)
 CASES: list[tuple[str, str, Callable[[bytes], bytes], int | None, str]] = [
     ("empty-file", "positions", lambda b: b"", 1, "file"),
@@ -112,19 +125,50 @@ CASES: list[tuple[str, str, Callable[[bytes], bytes], int | None, str]] = [
     ("nasdaq-threshold-bad-flag", "nasdaq", _edit_line(1, lambda r: r.replace(b"|Y|", b"|X|")), 2,
      "Reg SHO Threshold Flag"),
     ("nyse-threshold-bad-header", "nyse", _edit_line(0, lambda r: r.replace(b"Symbol", b"Ticker")), 1, "header"),
-    ("balances-missing-column", "balances", _edit_line(0, lambda r: r.replace(b",dtbp,", b",dtbpx,")), 1, "dtbp"),
-    ("balances-non-numeric", "balances", _edit_line(2, lambda r: r.replace(b",4.00,", b",four,")), 3, "multiplier"),
-    ("balances-too-few-values", "balances", _edit_line(1, lambda r: r.rsplit(b",", 2)[0]), 2, "dtbp"),
-    ("balances-wrong-date", "balances", _edit_line(1, lambda r: r.replace(b"20261112", b"20261110", 1)), 2,
+    ("positions-eod-as-sod", "positions", _edit_line(0, lambda r: _put(r, 5, b"EOD")), 1, "file_name"),
+    ("positions-other-clearer", "positions", _edit_line(0, lambda r: _put(r, 56, b"OTHERCLR  ")), 1, "clearer_id"),
+    ("positions-other-firm", "positions", _edit_line(0, lambda r: _put(r, 28, b"ZZ99")), 1, "remote_id"),
+    ("positions-header-no-date", "positions", _edit_line(0, lambda r: _put(r, 20, b"        ")), 1, "as_of_date"),
+    # Balances: header record (line 1), column names (line 2), one row per account (3..6), trailer (7).
+    ("balances-missing-column", "balances", _edit_line(1, lambda r: r.replace(b",dtbp,", b",dtbpx,")), 2, "dtbp"),
+    ("balances-non-numeric", "balances", _edit_line(3, lambda r: r.replace(b",4.00,", b",four,")), 4, "multiplier"),
+    ("balances-too-few-values", "balances", _edit_line(2, lambda r: r.rsplit(b",", 2)[0]), 3, "dtbp"),
+    ("balances-wrong-date", "balances", _edit_line(2, lambda r: r.replace(b"20261112", b"20261110", 1)), 3,
      "date"),
-    ("balances-unknown-account", "balances", _edit_line(1, lambda r: r.replace(b"3PX00101", b"3PX00999")), 2,
+    ("balances-unknown-account", "balances", _edit_line(2, lambda r: r.replace(b"3PX00101", b"3PX00999")), 3,
      "account_id"),
-    ("balances-duplicate-account", "balances", lambda b: _join([*_lines(b), _lines(b)[1]]), 6, "account_id"),
+    ("balances-duplicate-account", "balances", lambda b: _join([*_lines(b)[:-1], _lines(b)[2], _lines(b)[-1]]), 7,
+     "account_id"),
+    ("balances-truncated-last-line", "balances", lambda b: _join(_lines(b)[:-1]), 6, "record_type"),
+    ("balances-truncated-two-lines", "balances", lambda b: _join(_lines(b)[:-2]), 5, "record_type"),
+    ("balances-truncated-mid-line", "balances", lambda b: b[:-9], 7, "line_ending"),
+    ("balances-no-header-record", "balances", lambda b: _join(_lines(b)[1:]), 1, "record_type"),
+    ("balances-header-date-mismatch", "balances", _edit_line(0, lambda r: r.replace(b"|20261112|", b"|20261111|")),
+     1, "as_of_date"),
+    ("balances-header-date-missing", "balances", _edit_line(0, lambda r: r.replace(b"|20261112|", b"||")), 1,
+     "as_of_date"),
+    ("balances-header-other-firm", "balances", _edit_line(0, lambda r: r.replace(b"|CT01|", b"|CT99|")), 1,
+     "firm_id"),
+    ("balances-header-bad-created", "balances", _edit_line(0, lambda r: r[:-6] + b"99XX99"), 1, "created"),
+    ("balances-bad-record-count", "balances", _edit_line(-1, lambda r: _trailer(r, count=b"5")), 7,
+     "record_count"),
+    ("balances-bad-control-total", "balances", _edit_line(-1, lambda r: _trailer(r, total=b"1.00")), 7,
+     "control_total"),
+    ("balances-row-dropped", "balances", lambda b: _join([*_lines(b)[:3], *_lines(b)[4:]]), 6, "record_count"),
+    ("balances-dtbp-altered", "balances", _edit_line(3, lambda r: _cell(r, -2, b"19763901.00")), 7, "control_total"),
     ("etb-bad-cusip", "etb", _edit_line(2, lambda r: _bump_cusip_digit(r)), 3, "CUSIP"),
-    ("etb-trailer-count", "etb", _edit_line(-1, lambda r: b"#EOF|99"), None, "count"),
+    ("etb-trailer-count", "etb", _edit_line(-1, lambda r: _trailer(r, count=b"99")), None, "record_count"),
+    ("etb-control-total", "etb", _edit_line(-1, lambda r: _trailer(r, total=b"17000001")), None, "control_total"),
+    ("etb-no-trailer", "etb", lambda b: _join(_lines(b)[:-1]), None, "record_type"),
+    ("etb-old-trailer", "etb", _edit_line(-1, lambda r: r.rsplit(b"|", 1)[0]), None, "control_total"),
     ("etb-wrong-as-of", "etb", _edit_line(0, lambda r: r.replace(b"20261112", b"20261113")), 1, "as_of_date"),
+    ("etb-old-header", "etb", _edit_line(0, lambda r: r.replace(b"|CT01|", b"|")), 1, "created"),
     ("preborrow-fractional-qty", "preborrow", _edit_line(2, lambda r: r.rsplit(b"|", 1)[0] + b"|10.5"), 3,
      "PREBORROWED"),
+    ("preborrow-header-date-missing", "preborrow", _edit_line(0, lambda r: r.replace(b"|20261112|", b"||")), 1,
+     "as_of_date"),
+    ("preborrow-control-total", "preborrow", _edit_line(-1, lambda r: _trailer(r, total=b"0")), None,
+     "control_total"),
 ]
 
 
@@ -198,3 +242,61 @@ def test_ingest_when_file_malformed_then_rejected_whole_quarantined_and_store_un
         rows = c.execute(select(IngestedFile.status, IngestedFile.line, IngestedFile.field)
                          .where(IngestedFile.name == name)).all()
     assert rows == [("rejected", err.line, field)]
+
+
+def _drop_balance_row(b: bytes, account: bytes) -> bytes:
+    """The balances file without `account`'s row, its trailer (if any) recounted so only the gap is wrong."""
+    ls = [r for r in _lines(b) if not (r.split(b",")[1:2] == [account])]
+    if ls[-1].startswith(b"#EOF|"):
+        head = [r.decode() for r in ls if not r.startswith(b"#")][0].split(",")
+        rows = [r.decode().split(",") for r in ls if not r.startswith(b"#")][1:]
+        total = sum(Decimal(r[head.index("dtbp")]) for r in rows)
+        ls[-1] = f"#EOF|{len(rows)}|{total}".encode()
+    return _join(ls)
+
+
+def test_sod_load_when_an_account_in_positions_is_missing_from_balances_then_balances_rejected_naming_it(
+    tmp_path: Path,
+) -> None:
+    from flows.clearing.runs import run_sod_load
+
+    root = tmp_path / "clearer"
+    publisher.publish_sod(root, DAY, initial_book())
+    bal = publisher.day_dir(root, DAY) / "balances_20261112.csv"
+    bal.write_bytes(_drop_balance_row(bal.read_bytes(), b"3PX00102"))
+    url = f"sqlite:///{tmp_path / 'ops.sqlite'}"
+    upgrade(url)
+    eng = make_engine(url)
+    home = tmp_path / "home"
+
+    with pytest.raises(FileRejectedError) as info:
+        run_sod_load(eng, LocalDirSource(root), DAY, home, core=None)
+
+    err = info.value
+    assert err.field == "account_id" and err.line is not None, str(err)
+    assert "3PX00102" in str(err) and "missing from balances" in str(err)
+    assert (home / "quarantine" / DAY.isoformat() / bal.name).is_file()
+    with eng.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM sod_balances")).scalar_one() == 0
+        rows = c.execute(select(IngestedFile.status, IngestedFile.field).where(IngestedFile.name == bal.name)).all()
+    assert rows == [("rejected", "account_id")]
+    eng.dispose()
+
+
+@pytest.mark.parametrize("seed", [7, 8, 9])
+def test_demo_trouble_when_balances_corrupted_then_rejected_on_the_line_and_field_it_names(
+    seed: int, engine: Engine, tmp_path: Path,
+) -> None:
+    """The demo's seeded bad balances file (flows/orchestration/demo_trouble.py) in the enveloped format: the
+    corrupt amount is in a balance row (header and trailer untouched) and the loader names exactly it."""
+    from flows.orchestration import demo_trouble
+
+    root = tmp_path / "served"
+    publisher.publish_sod(root, DAY, initial_book())
+    bad = demo_trouble.corrupt_balances(root, DAY, seed)
+    assert bad.field == "equity" and bad.line >= 3
+    with pytest.raises(FileRejectedError) as info:
+        check_balances(bad.path, DAY, known_clearing_accounts(engine))
+    assert (info.value.line, info.value.field) == (bad.line, bad.field), str(info.value)
+    demo_trouble.redeliver(bad)
+    check_balances(bad.path, DAY, known_clearing_accounts(engine))

@@ -112,18 +112,27 @@ def test_kill_when_core_is_down_then_exit_3_no_ack_and_audited(twin_core: TwinHa
     assert [r["result"] for r in audit["records"]] == ["no_ack"]
 
 
-def test_limits_show_and_set_when_approved_then_new_version_and_temporary_raise_listed(twin_core: TwinHandle) -> None:
+def test_limits_show_and_set_when_approved_then_new_version_and_temporary_raise_listed(twin_core: TwinHandle,
+                                                                                      tmp_path: Path) -> None:
     code, before, _ = corectl("limits", "show", "--json")
     assert code == 0 and before["limits"]["firm"]["max_order_qty"] > 0
-    code, doc, err = corectl("limits", "set", "max_order_qty=20000", "max_order_notional=1500000.50",
-                             "--account", "PROP01", "--approver", "R. Risk", "--reason", "rebalance",
-                             "--until", "+30m", "--json")
+    change = ["max_order_qty=20000", "max_order_notional=1500000.50", "--account", "PROP01"]
+    approval = tmp_path / "approval.json"
+    code, _, err = corectl("--key", "admin", "limits", "approve", *change, "--approver", "R. Risk", "--reason",
+                           "rebalance", "--until", "+30m", "--out", str(approval), "--json")
+    assert code == 0, err
+    code, doc, err = corectl("limits", "set", *change, "--approver", "R. Risk", "--reason", "rebalance",
+                             "--approval", str(approval), "--json")
     assert code == 0, err
     assert doc["limits_version"] == before["limits_version"] + 1 and doc["until_ns"] > 0
     _, after, _ = corectl("limits", "show", "--account", "PROP01", "--json")
     assert after["limits"]["PROP01"]["max_order_qty"] == 20000
     assert [t["account"] for t in after["temp_limits"]] == ["PROP01"]
-    code, doc, _ = corectl("limits", "set", "max_order_qty=500000", "--approver", "R", "--reason", "x", "--json")
+    big = tmp_path / "big.json"
+    assert corectl("--key", "admin", "limits", "approve", "max_order_qty=500000", "--approver", "R", "--reason", "x",
+                   "--until", "+30m", "--out", str(big))[0] == 0
+    code, doc, _ = corectl("limits", "set", "max_order_qty=500000", "--approver", "R", "--reason", "x",
+                           "--approval", str(big), "--json")
     assert code == 1 and doc["code"] == "LIMIT_POLICY_EXCEEDED"  # above what an operator key may set
     assert corectl("limits", "set", "max_order_qty=1", "--reason", "no approver")[0] == 2
     assert corectl("limits", "set", "max_qty=1", "--approver", "R", "--reason", "x")[0] == 2
@@ -157,10 +166,12 @@ def test_audit_when_filtered_then_only_matching_attempts(twin_core: TwinHandle) 
 
 def test_keys_init_when_fresh_home_then_keyset_created(tmp_path: Path) -> None:
     keys = tmp_path / "keys"
-    code, doc, _ = corectl("--keys-dir", str(keys), "keys", "init", "--json")
-    assert code == 0 and doc["clients"]["monitor"] == "monitor"
+    code, doc, _ = corectl("--keys-dir", str(keys), "keys", "init", "--client", "risk-officer=admin", "--json")
+    assert code == 0 and doc["clients"]["monitor"] == "monitor" and doc["clients"]["risk-officer"] == "admin"
     assert (keys / "core.key_secret").exists() and (keys / "clients" / "operator.key_secret").exists()
-    assert len(json.loads((keys / "roles.json").read_text())) == 4
+    roles = json.loads((keys / "roles.json").read_text())
+    assert len(roles) == 5 and {"name": "risk-officer", "role": "admin"} in roles.values()  # a four-eyes approver
+    assert corectl("--keys-dir", str(keys), "keys", "init", "--client", "cro=boss")[0] == 2
 
 
 def test_help_when_asked_then_exit_codes_and_commands_documented() -> None:

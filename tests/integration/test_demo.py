@@ -18,10 +18,15 @@ from typing import Any
 
 import pytest
 
+# The module fixture runs the whole demo day (minutes): the suite's 300 s per-test default would cut the
+# first test's setup; `_opsctl` bounds each command itself.
+pytestmark = pytest.mark.timeout(1500)
+
 DAY = dt.date(2026, 11, 20)
 ROOT = Path(__file__).resolve().parents[2]
 DAY_FLOWS = {"sod-load", "locates", "bp-refresh", "preopen-check", "eod-capture", "regsho-report", "recon", "cat",
-             "retention", "cat-feedback", "ops-report"}
+             "retention", "cat-feedback", "ops-report", "regsho-closeout", "clock-report", "controls-report",
+             "control-verification", "intraday-recon"}
 
 
 def _opsctl(home: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -77,6 +82,11 @@ def test_demo_when_small_day_then_every_step_ends_as_planned_and_every_report_ex
     assert list((rep / "retention").glob("attestation-*.json"))
     html = (rep / "ops-report.html").read_text()
     assert "ORDER_NEW" in html and "<svg" in html
+    assert "intraday ACCOUNT_MISMATCH" in html and "intraday QTY_MISMATCH" in html  # the drop copy's seeded errors
+    clock = json.loads((rep / "clock" / f"clock_{DAY}.json").read_text())["summary"]
+    assert (clock["house_breaches"], clock["cat_breaches"]) == (1, 0)  # the seeded excursion, once
+    closeout = json.loads((rep / "regsho" / f"closeout_{DAY}.json").read_text())
+    assert [p["symbol"] for p in closeout["penalty_box"]] == ["INTC"]
 
 
 def test_demo_when_done_then_every_run_of_the_day_is_a_deployment_run_and_schedules_are_visible(
@@ -116,6 +126,69 @@ def test_demo_when_seeded_booking_error_and_cat_rejection_then_recon_breaks_and_
     cat = json.loads((rep / "cat_report.json").read_text())
     assert cat["repairs_outstanding"] == [] or cat["repairs_outstanding"] == 0
     assert any(s["kind"] == "RPR" for s in json.loads((rep / "cat_submissions.json").read_text()))
+
+
+async def _prefect_trip(api_url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The `riskwatch-trip` artifacts and the `colo-ops.riskwatch.flatten.*` events the server holds."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
+        arts = (await http.post("/artifacts/filter", json={"artifacts": {"key": {"any_": ["riskwatch-trip"]}}})).json()
+        events = (await http.post("/events/filter", json={"filter": {"event": {"prefix": [
+            "colo-ops.riskwatch.flatten"]}}, "limit": 10})).json()
+    return arts, list(events.get("events") or [])
+
+
+def test_demo_when_a_runaway_account_trips_then_it_is_flattened_in_the_ops_report_and_in_prefect(
+        demo: tuple[Path, dict[str, Any]]) -> None:
+    from flows.orchestration.ops_web import received_hooks
+
+    home, out = demo
+    trip = out["trouble"]["trip"]
+    assert (trip["rule"], trip["account"], trip["outcome"]) == ("runaway-account", "PROP03", "flat")
+    assert trip["flatten_orders"] >= 1
+    kills = home / "reports" / DAY.isoformat() / "kills"
+    doc = json.loads(next(kills.glob("kill-*.json")).read_text())
+    assert doc["operator"] == "riskwatch" and doc["outcome"] == "flat" and doc["open_positions"] == {}
+    assert [e["event"] for e in doc["timeline"]][-1] == "flat"
+    html = (home / "reports" / DAY.isoformat() / "ops-report.html").read_text()
+    assert "<h2>Kill to flat</h2>" in html and f'href="kills/{Path(trip["report"]).name}"' in html
+    assert "account PROP03" in html
+    arts, events = asyncio.run(_prefect_trip(_api_url(home)))
+    assert arts and "Account PROP03 tripped rule `runaway-account`" in arts[0]["data"]
+    assert [e["event"] for e in events] == ["colo-ops.riskwatch.flatten.flat"]
+    hooks = [h["body"] for h in received_hooks(home) if isinstance(h["body"], dict)
+             and h["body"].get("source") == "riskwatch"]
+    assert {h["event"] for h in hooks} == {"trip", "flatten"}  # the watcher's webhook, as the automations use
+
+
+def test_demo_when_done_then_controls_report_verification_and_review_pack_are_the_15c3_5_evidence(
+        demo: tuple[Path, dict[str, Any]]) -> None:
+    home, out = demo
+    rep = home / "reports" / DAY.isoformat()
+    doc = json.loads((rep / "controls" / f"controls_{DAY}.json").read_text())
+    assert doc["summary"]["ok"], doc["checks"]
+    assert doc["limits"]["at_open"]["PROP04"]["max_order_notional"] == "250000"  # infra/limits.toml, pushed
+    trip = [k for k in doc["kills"]["events"] if k["origin"] == "automatic"]
+    assert trip and trip[0]["operator"] == "riskwatch" and trip[0]["key"] == "PROP03"
+    assert doc["rejects"]["total"] == sum(r["count"] for r in doc["rejects"]["by_control"]) > 0
+    assert {s["name"] for s in doc["sources"]} >= {"journal", "control audit log", "preopen limits snapshot"}
+    assert all(len(s["sha256"]) == 64 for s in doc["sources"])
+    run = _opsctl(home, "rerun", "controls-report", "--date", DAY.isoformat(), "--json", timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    html = (rep / "controls" / f"controls_{DAY}.html").read_bytes()
+    # the services keep running (the risk watcher may act again), so compare two runs back to back
+    local = _opsctl(home, "compliance", "controls-report", "--date", DAY.isoformat(), "--json", timeout=300)
+    assert local.returncode == 0, local.stdout + local.stderr
+    assert (rep / "controls" / f"controls_{DAY}.html").read_bytes() == html  # re-run: byte-identical
+    verification = json.loads((rep / "compliance" / f"control_verification_{DAY}.json").read_text())
+    assert verification["passed"] and len(verification["by_control"]) == 11
+    pack = json.loads((rep / "compliance" / f"review_{DAY}_{DAY}.json").read_text())
+    assert all(c["verification"] == "PASS" for c in pack["inventory"]) and pack["gaps"] == []
+    review = _opsctl(home, "compliance", "review", "--from", DAY.isoformat(), "--to", DAY.isoformat(), "--json")
+    assert review.returncode == 0, review.stdout + review.stderr
+    ops = (rep / "ops-report.html").read_text()
+    assert f'href="controls/controls_{DAY}.html"' in ops and f'href="compliance/review_{DAY}_{DAY}.html"' in ops
 
 
 def test_runbook_when_rerun_after_demo_then_it_completes_through_the_deployment_and_changes_nothing(
@@ -169,7 +242,7 @@ def test_browser_when_the_ui_and_the_ops_report_are_opened_then_deployments_and_
     assert web is not None, "the demo's ops web is not running"
     report = _chromium(f"{web['reports_base_url']}/{DAY.isoformat()}/ops-report.html", screens / "ops-report.png",
                        budget_ms=3000)
-    for section in ("HA drill", "Reconciliation", "CAT", "Exceptions", "file rejected", "CAT error"):
+    for section in ("HA drill", "Reconciliation", "CAT", "Exceptions", "file rejected", "CAT error", "Kill to flat"):
         assert section in report, section
     assert "primary_crash" in report or "primary_network" in report  # the HA table has its rows
     assert str(out["trouble"]["misbooked"]["exec_id"]) in report or "QTY" in report  # the seeded break shows

@@ -152,3 +152,26 @@ def test_recon_when_trade_file_truncated_mid_row_then_recon_error_names_line(
     path.write_bytes(b"".join(lines[:3]) + lines[3][:20])
     with pytest.raises(ReconError, match="line 4"):
         _run(sqlite_url, DAY)
+
+
+@pytest.mark.parametrize(("kind", "edit", "where"), [
+    ("trades", lambda b: b.replace(f"|{DAY:%Y%m%d}|".encode(), f"|{NEXT:%Y%m%d}|".encode(), 1),
+     "line 1 field as_of_date"),
+    ("trades", lambda b: b"".join(b.splitlines(keepends=True)[:-1]), "field record_type"),  # trailer lost
+    ("trades", lambda b: b"".join(b.splitlines(keepends=True)[:3] + b.splitlines(keepends=True)[4:]),
+     "field record_count"),  # a trade lost, trailer intact
+    ("eod_positions", lambda b: b.replace(b"EOD POSITIONS", b"SOD POSITIONS", 1), "line 1 field file_name"),
+    ("eod_positions", lambda b: b.replace(f"POSITIONS  {DAY:%Y%m%d}".encode(), f"POSITIONS  {NEXT:%Y%m%d}".encode(),
+                                          1), "line 1 field as_of_date"),
+], ids=["trades-header-date", "trades-no-trailer", "trades-row-lost", "eod-is-sod", "eod-header-date"])
+def test_recon_when_a_clearer_file_fails_its_header_or_trailer_then_recon_error_and_file_quarantined(
+        kind: str, edit: object, where: str, sqlite_url: str, tmp_path: Path, ops_home: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    world, _, _ = make_world(tmp_path, sqlite_url, [], monkeypatch)
+    ext = "csv" if kind == "trades" else "txt"
+    path = world.root / "outgoing" / f"{DAY:%Y%m%d}" / f"{kind}_{DAY:%Y%m%d}.{ext}"
+    path.write_bytes(edit(path.read_bytes()))  # type: ignore[operator]
+    with pytest.raises(ReconError, match=where):
+        _run(sqlite_url, DAY)
+    assert (ops_home / "quarantine" / DAY.isoformat() / path.name).is_file()
+    assert _stored(sqlite_url).empty

@@ -24,7 +24,25 @@ def touch(home: Path, rel: str, data: bytes = b"x") -> None:
 def test_discover_when_home_empty_then_absent_sources_listed_and_nothing_found(tmp_path: Path) -> None:
     d = discover(tmp_path, RUN)
     assert d.requests == [] and d.skipped == []
-    assert {Path(p).name for p in d.absent_sources} == {"journal", "inbox", "quarantine", "audit", "reports"}
+    assert {Path(p).name for p in d.absent_sources} == {"journal", "inbox", "quarantine", "audit", "clocksync",
+                                                        "reports"}
+
+
+def test_discover_when_clock_sync_logs_then_past_days_archived_and_the_run_date_left_appending(tmp_path: Path) -> None:
+    clock = tmp_path / "clocksync"
+    clock.mkdir()
+    for day in ("2026-11-19", RUN.isoformat()):
+        (clock / f"clocksync_{day}.csv").write_text("time_utc,time_ns,node,source,offset_ns\n")
+    (tmp_path / "inbox" / "20261120").mkdir(parents=True)
+    (tmp_path / "inbox" / "20261120" / "cns_ftd_20261120.txt").write_text("#CNSFTD\n")
+    (tmp_path / "reports" / "2026-11-19" / "clock").mkdir(parents=True)
+    (tmp_path / "reports" / "2026-11-19" / "clock" / "clock_2026-11-19.json").write_text("{}")
+    d = discover(tmp_path, RUN)
+    kinds = {r.source: (r.kind, r.business_date.isoformat()) for r in d.requests}
+    assert kinds["clocksync/clocksync_2026-11-19.csv"] == ("clock_sync_log", "2026-11-19")
+    assert kinds["inbox/20261120/cns_ftd_20261120.txt"] == ("fails_to_deliver", "2026-11-20")
+    assert kinds["reports/2026-11-19/clock/clock_2026-11-19.json"] == ("clock_report", "2026-11-19")
+    assert f"clocksync/clocksync_{RUN}.csv" in {src for src, _ in d.skipped}
 
 
 def test_discover_when_layout_populated_then_kinds_and_business_dates(tmp_path: Path) -> None:
@@ -43,6 +61,7 @@ def test_discover_when_layout_populated_then_kinds_and_business_dates(tmp_path: 
         "reports/2026-11-20/recon/signoff.json",
         "reports/2026-11-20/locates/locate_log.csv",
         "reports/2026-11-20/ha/drill.json",
+        "reports/2026-11-20/kills/kill-1411370455-account-PROP03.json",
         "reports/2026-11-20/ops-report.html",
     ]:
         touch(tmp_path, rel)
@@ -63,6 +82,7 @@ def test_discover_when_layout_populated_then_kinds_and_business_dates(tmp_path: 
         "reports/2026-11-20/recon/signoff.json": ("recon_signoff", "2026-11-20"),
         "reports/2026-11-20/locates/locate_log.csv": ("locate_log", "2026-11-20"),
         "reports/2026-11-20/ha/drill.json": ("ha_drill_report", "2026-11-20"),
+        "reports/2026-11-20/kills/kill-1411370455-account-PROP03.json": ("kill_report", "2026-11-20"),
         "reports/2026-11-20/ops-report.html": ("daily_report", "2026-11-20"),
     }
 

@@ -20,6 +20,8 @@ def test_fast_parser_when_compared_with_typer_then_same_options_everywhere() -> 
         expected = set(fastpath.FAST_COMMAND_VALUES) | set(fastpath.FAST_FLAGS)
         if name != "kill":
             expected -= {"--level", "-l"}
+        else:
+            expected |= fastpath.TYPER_ONLY_KILL
         assert _options(group.commands[name]) == expected, name  # type: ignore[attr-defined]
 
 
@@ -36,6 +38,7 @@ def test_parse_fast_when_plain_kill_then_values() -> None:
         ["kill", "--firm"],  # no reason: typer prints the missing-option error
         ["kill", "--firm", "--reason", "x", "--help"],
         ["kill", "--firm", "--reason", "x", "--bogus"],
+        ["kill", "--account", "PROP01", "--reason", "x", "--flatten"],  # kill to flat: typer runs it
         ["resume", "--firm", "--level", "HALTED", "--reason", "x"],
         ["--timeout", "abc", "kill", "--firm", "--reason", "x"],
         ["--firm", "kill", "--reason", "x"],

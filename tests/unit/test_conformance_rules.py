@@ -77,6 +77,7 @@ BROKEN = [  # (flaw of the fake core, the rule that must fail, words of a failed
     ("no_replay_flag", "rewind_in_range", "serves exactly that range"),
     ("rewind_lenient", "rewind_out_of_range", "REWIND_OUT_OF_RANGE"),
     ("forget_state", "restart", "kill levels survived"),
+    ("flatten_lenient", "flatten_orders", "a flatten MARKET order is refused ORDER_INVALID"),
 ]
 
 

@@ -9,8 +9,10 @@ import pytest
 from flows.orchestration.deployments import ROOT, load_plan
 
 DAY = [
-    "sod-load", "locates", "bp-refresh", "preopen-check", "eod-capture", "regsho-report",
-    "recon", "cat", "ops-report", "cat-feedback", "retention", "ha-drill",
+    "sod-load", "regsho-closeout", "locates", "bp-refresh", "intraday-recon", "preopen-check", "eod-capture",
+    "clock-report",
+    "regsho-report",
+    "controls-report", "recon", "cat", "ops-report", "cat-feedback", "retention", "ha-drill", "control-verification",
 ]
 
 
@@ -36,6 +38,6 @@ def test_deployment_when_loaded_then_cron_in_new_york_and_entrypoint_file_exists
 def test_plan_when_loaded_then_core_control_is_serialised() -> None:
     plan = load_plan()
     assert plan.concurrency_limits["core-control"] == 1
-    touching_core = {"sod-load", "locates", "bp-refresh", "preopen-check", "ha-drill"}
+    touching_core = {"sod-load", "regsho-closeout", "locates", "bp-refresh", "preopen-check", "ha-drill"}
     for d in plan.deployments:
         assert ("core-control" in d.tags) == (d.name in touching_core), d.name

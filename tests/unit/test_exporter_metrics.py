@@ -31,7 +31,10 @@ def full_model() -> TelemetryModel:
                       "kill": {"firm": "CANCEL_ONLY", "account": {"PROP02": "HALTED"}, "symbol": {"AAPL": "ODD"},
                                "venue": {}}})
     m.control_ok = True
-    m.observe(b"hb", {"node": "primary", "last_seq": 125, "core_time_ns": NOW - 40_000_000}, NOW - 39_000_000)
+    m.observe(b"hb", {"node": "primary", "last_seq": 120, "core_time_ns": NOW - 140_000_000,
+                      "clock_offset_ns": -250_000}, NOW - 139_000_000)
+    m.observe(b"hb", {"node": "primary", "last_seq": 125, "core_time_ns": NOW - 40_000_000,
+                      "clock_offset_ns": 12_000}, NOW - 39_000_000)
     health = {"node": "primary", "orders_per_s": 800.0, "auth_failures": 2,
               "rejects": {"LIMIT_PRICE_COLLAR": 3, "KILL_CANCEL_ONLY": 9},
               "exposure": {"PROP01": {"gross": "1000.50", "net": "-200"}},
@@ -105,6 +108,8 @@ def test_exporter_when_fully_fed_then_values_are_the_cores_figures() -> None:
     assert value(ex, "colo_core_last_seq", **p) == 125
     assert value(ex, "colo_core_capture_rewind_failures_total", **p) == 7
     assert value(ex, "colo_core_capture_rewind_escalated", **p) == 1
+    assert value(ex, "colo_core_clock_offset_seconds", **p) == pytest.approx(12e-6)
+    assert value(ex, "colo_core_clock_offset_max_abs_seconds", **p) == pytest.approx(250e-6)  # the earlier breach
     # two windows of 50 samples: 26 at p50 (1.5 us), 23 at p99 (4.2 us), 1 at max (9 us) each
     h = "colo_core_gate_latency_seconds"
     assert value(ex, f"{h}_bucket", **p, le="1e-06") == 0
@@ -249,3 +254,18 @@ def test_telemetry_when_imported_then_exporter_names_resolve_lazily_without_prom
             "print(before, t.Exporter is e.Exporter, t.run_exporter is e.run_exporter)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True", "True"]
+
+
+def test_exporter_when_a_clock_breach_leaves_the_window_then_max_offset_falls_and_no_offset_is_absent() -> None:
+    m = TelemetryModel()
+    m.observe(b"hb", {"node": "primary", "core_time_ns": NOW, "clock_offset_ns": 300_000}, NOW)
+    m.observe(b"hb", {"node": "primary", "core_time_ns": NOW + 61 * S, "clock_offset_ns": -20_000}, NOW + 61 * S)
+    ex = Exporter(clock=lambda: NOW + 61 * S)
+    ex.update(m)
+    assert value(ex, "colo_core_clock_offset_max_abs_seconds", node="primary") == pytest.approx(20e-6)
+    quiet = TelemetryModel()
+    quiet.observe(b"hb", {"node": "primary", "core_time_ns": NOW}, NOW)  # a core that reports no offset
+    ex2 = Exporter(clock=lambda: NOW)
+    ex2.update(quiet)
+    names = {k[0] for k in samples(ex2)}
+    assert "colo_core_clock_offset_seconds" not in names and "colo_core_clock_offset_max_abs_seconds" not in names

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -46,31 +47,70 @@ HEADER = ("type,timestamp,client_trade_id,date,account_id,quantity,price,instrum
           "side.qualifier,capacity,mic,order_id,exec_id,locate.id,locate.source,settlement.date")
 GOOD = ("exchange_trade,1795700000000,T1,20261120,3PX00101,100,230.01,AAPL,ticker,037833100,USA,USD,buy,,"
         "principal,XNAS,7,42,,,20261123")
+BOF = "#TRADES|CLEARTWIN|CT01|20261120|20261120220000"
+
+
+def _file(*rows: str, bof: str = BOF, eof: str | None = None) -> str:
+    """A trade file: header record, column names, `rows`, trailer (by default counting the rows)."""
+    if eof is None:
+        qty = sum(int(r.split(",")[5]) if r.split(",")[5].isdigit() else 0 for r in rows)
+        eof = f"#EOF|{len(rows)}|{qty}"
+    return "\n".join([bof, HEADER, *rows, eof]) + "\n"
 
 
 def test_parse_trades_when_valid_then_exact_fixed_point_and_sides(tmp_path: Path) -> None:
     p = tmp_path / "trades.csv"
-    p.write_text(HEADER + "\n" + GOOD + "\n" + GOOD.replace(",buy,", ",sell,").replace(",42,", ",43,") + "\n")
-    f = parse_trades(p)
+    p.write_text(_file(GOOD, GOOD.replace(",buy,", ",sell,").replace(",42,", ",43,")))
+    f = parse_trades(p, business_date=dt.date(2026, 11, 20))
     assert f["price"].tolist() == [2_300_100, 2_300_100] and f["side"].tolist() == [1, -1]
     assert f["trade_date"].tolist()[0] == "2026-11-20" and f["settle_date"].tolist()[0] == "2026-11-23"
     assert f["ts_ns"].tolist()[0] == 1_795_700_000_000_000_000
 
 
+def test_parse_trades_when_no_trades_then_empty_frame_with_header_and_trailer(tmp_path: Path) -> None:
+    p = tmp_path / "trades.csv"
+    p.write_text(_file())
+    assert parse_trades(p).empty
+
+
 @pytest.mark.parametrize(
     ("bad", "line", "field"),
     [
-        (GOOD.replace(",buy,", ",hold,"), 3, "side.direction"),
-        (GOOD.replace(",100,", ",1x0,"), 3, "quantity"),
-        (GOOD.replace(",20261120,", ",20261340,"), 3, "date"),
-        (GOOD.replace(",230.01,", ",abc,"), 3, "price"),
-        (GOOD.rsplit(",", 1)[0], 3, None),
+        (GOOD.replace(",buy,", ",hold,"), 4, "side.direction"),
+        (GOOD.replace(",100,", ",1x0,"), 4, "quantity"),
+        (GOOD.replace(",20261120,", ",20261340,"), 4, "date"),
+        (GOOD.replace(",230.01,", ",abc,"), 4, "price"),
+        (GOOD.rsplit(",", 1)[0], 4, None),
     ],
 )
 def test_parse_trades_when_a_record_is_bad_then_rejected_naming_line_and_field(
         tmp_path: Path, bad: str, line: int, field: str | None) -> None:
     p = tmp_path / "trades.csv"
-    p.write_text(HEADER + "\n" + GOOD + "\n" + bad + "\n")
+    p.write_text(_file(GOOD, bad))
     with pytest.raises(FileRejectedError) as exc:
         parse_trades(p)
     assert (exc.value.line, exc.value.field) == (line, field)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field"),
+    [
+        ("\n".join([BOF, HEADER, GOOD, GOOD.replace(",42,", ",43,")]) + "\n", 4, "record_type"),  # no trailer
+        ("\n".join([HEADER, GOOD, "#EOF|1|100"]) + "\n", 1, "record_type"),  # no header record
+        (_file(GOOD, GOOD.replace(",42,", ",43,"), eof="#EOF|3|200"), 5, "record_count"),
+        (_file(GOOD, GOOD.replace(",42,", ",43,"), eof="#EOF|2|201"), 5, "control_total"),
+        (_file(GOOD, bof=BOF.replace("|20261120|", "|20261119|")), 1, "as_of_date"),  # header date mismatch
+        (_file(GOOD, bof=BOF.replace("|20261120|", "||")), 1, "as_of_date"),  # header date missing
+        (_file(GOOD, bof=BOF.replace("|CT01|", "|CT02|")), 1, "firm_id"),
+        (_file(GOOD)[:-5], 4, "line_ending"),  # cut inside the trailer
+    ],
+    ids=["no-trailer", "no-header", "bad-count", "bad-total", "header-date-mismatch", "header-date-missing",
+         "other-firm", "truncated-mid-line"],
+)
+def test_parse_trades_when_header_or_trailer_wrong_then_rejected_whole(tmp_path: Path, text: str, line: int,
+                                                                       field: str) -> None:
+    p = tmp_path / "trades.csv"
+    p.write_text(text)
+    with pytest.raises(FileRejectedError) as exc:
+        parse_trades(p, business_date=dt.date(2026, 11, 20))
+    assert (exc.value.line, exc.value.field) == (line, field), str(exc.value)

@@ -60,7 +60,8 @@ def test_rule_when_metric_is_kept_for_the_scope_then_accepted(metric: str, scope
         ({"confirm_readings": 1}, "confirm_readings", ">= 2"),
         ({"confirm_readings": None, "confirm_window_s": 0}, "confirm_window_s", "positive"),
         ({"action": "ACTIVE"}, "action", "never resumes"),
-        ({"action": "FLATTEN"}, "action", "must be one of"),
+        ({"action": "FLATTEN", "scope": "venue", "key": "NSDQ", "metric": "order_rate"}, "action",
+         "positions are not kept per venue"),
         ({"cancel_all": "yes"}, "cancel_all", "true or false"),
         ({"threshold": 1.5}, "threshold", "never a float"),
         ({"threshold": "lots"}, "threshold", "not a number"),
@@ -106,6 +107,15 @@ def test_rule_when_valid_then_typed_and_breach_follows_the_comparison() -> None:
     assert r.confirm_window_s == 5.0 and r.confirm_readings is None
     assert r.breached(Decimal(-50000)) and not r.breached(Decimal("-49999.99"))
     assert rs.setting("rate_window_s") == 5.0
+
+
+def test_rule_when_the_action_is_flatten_then_halted_with_the_flatten_flow_and_said_in_the_reason() -> None:
+    from core_bridge.riskwatch.engine import Trip
+
+    r = parse_rules(doc(action="FLATTEN")).rules[0]
+    assert r.flatten and r.level is KillLevel.HALTED and r.action == "FLATTEN" and r.to_json()["action"] == "FLATTEN"
+    assert "-> FLATTEN (HALTED, cancel-all, flatten to zero)" in Trip(r, "PROP01", (), 0.0, 1).reason()
+    assert not parse_rules(doc(action="HALTED")).rules[0].flatten
 
 
 def test_reload_when_the_new_file_is_bad_then_old_rules_stay_with_the_error(tmp_path: Path) -> None:

@@ -217,3 +217,41 @@ def test_replace_when_reduce_only_then_replaced_order_not_counted_twice(new_qty:
     rc = check_replace(r, order(side=Side.SELL, qty=new_qty, price="231.00"), old_leaves=300,
                        old_price=to_fixed("231.00"), filled=0, now_ns=NOW)
     assert rc is expect
+
+
+# A flatten order (the kill-to-flat flow) passes every kill level, but only to reduce, and stays in the collar.
+@pytest.mark.parametrize("level", list(KillLevel))
+@pytest.mark.parametrize(("side", "qty", "price", "unknown", "expect"), [
+    (Side.SELL, 300, "229.00", False, ReasonCode.OK),  # sells the whole long: reduces to zero
+    (Side.SELL, 100, "229.00", False, ReasonCode.OK),
+    (Side.SELL, 301, "229.00", False, ReasonCode.KILL_REDUCE_ONLY),  # would cross zero
+    (Side.BUY, 100, "229.00", False, ReasonCode.KILL_REDUCE_ONLY),  # adds to the long
+    (Side.SELL, 100, "200.00", False, ReasonCode.LIMIT_PRICE_COLLAR),  # 13 % through the reference
+    (Side.SELL, 100, "229.00", True, ReasonCode.KILL_STATE_UNKNOWN),  # unknown state: nothing new at all
+])
+def test_gate_when_a_flatten_order_then_reduce_only_at_every_level(level: KillLevel, side: Side, qty: int,
+                                                                   price: str, unknown: bool,
+                                                                   expect: ReasonCode) -> None:
+    r = inputs()
+    r.positions[("PROP01", "AAPL")] = 300
+    set_kill(r, KillScope.ACCOUNT, level)
+    r.state_unknown = unknown
+    t = OrderTerms("PROP01", "AAPL", side, qty, to_fixed(price), OrdType.LIMIT, Venue.NSDQ, flatten=True)
+    assert check_new(r, t, NOW) is expect
+    if level is KillLevel.HALTED and expect is ReasonCode.OK:  # the same order without the flag is refused
+        assert check_new(r, order(side, qty, price), NOW) is ReasonCode.KILL_HALTED
+
+
+@pytest.mark.parametrize(("extra", "problem"), [
+    ({"flatten": "yes"}, "flatten must be true or false"),
+    ({"flatten": True, "ord_type": "MARKET", "price": None}, "a flatten order must be a LIMIT order"),
+])
+def test_parse_order_when_the_flatten_field_is_wrong_then_the_field_is_named(extra: dict[str, object],
+                                                                             problem: str) -> None:
+    from hw.twin.orders import parse_order
+
+    base = {"action": "new", "clordid": 1, "account": "PROP01", "symbol": "AAPL", "side": "SELL", "qty": 100,
+            "price": "229.00", "ord_type": "LIMIT", "venue": "NSDQ"}
+    assert parse_order({**base, "flatten": True}).flatten and not parse_order(base).flatten
+    with pytest.raises(ValueError, match=problem):
+        parse_order({**base, **extra})

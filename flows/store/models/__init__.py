@@ -42,6 +42,13 @@ from flows.store.models.clearing import (
     SodBalance,
     SodPosition,
 )
+from flows.store.models.dropcopy import (
+    FixExecState,
+    FixExecution,
+    FixSession,
+    IntradayBreak,
+    IntradayBreakStatus,
+)
 from flows.store.models.records import (
     CatFeedback,
     CatSubmission,
@@ -71,8 +78,13 @@ __all__ = [
     "DrillResult",
     "Execution",
     "FileStatus",
+    "FixExecState",
+    "FixExecution",
+    "FixSession",
     "HaDrill",
     "IngestedFile",
+    "IntradayBreak",
+    "IntradayBreakStatus",
     "Locate",
     "LocateLog",
     "LocateMethod",
