@@ -47,6 +47,7 @@ import orjson
 
 AUDIT_FILE = Path("audit") / "control.jsonl"
 LAZY_SYNC_S = 0.002  # how long an outcome line may wait for a flush that another write would make anyway
+GROUP_COMMIT_S = 0.001  # the least time between two flusher-thread flushes of sent lines (a group commit)
 SENT = "sent"  # the phase of a line written when the command went out; outcome lines carry "outcome"
 UNRECORDED = "unrecorded"  # a sent line whose outcome line never reached the disk
 
@@ -114,6 +115,7 @@ class AuditLog:
         self._closing = False
         self._lazy_upto = 0  # generation of the last line left to the lazy flush
         self._urgent = False  # the flusher has a sent line to make durable now, not after LAZY_SYNC_S
+        self._last_sync = 0.0  # monotonic time the flusher's last flush ended
 
     def _open(self) -> int:
         if self._fd is None:
@@ -190,13 +192,17 @@ class AuditLog:
             # A pause, not a poll: a command sent meanwhile flushes this line with its own sent line, and then
             # this flush has nothing left to do (it never flushes that command's line in its place). A sent line
             # given to sync_soon is flushed at once: it is the group commit of a command already on the wire.
-            if not self._urgent:
-                time.sleep(LAZY_SYNC_S)
+            # Urgent flushes are still spaced GROUP_COMMIT_S apart: under a burst of commands one fdatasync
+            # takes every line written meanwhile (each flush costs the host ~70 us of CPU on this disk).
+            pause = LAZY_SYNC_S if not self._urgent else GROUP_COMMIT_S - (time.monotonic() - self._last_sync)
+            if pause > 0:
+                time.sleep(pause)
             self._urgent = False
             try:
                 self.sync(upto=self._lazy_upto)
             except OSError:  # the fd was closed under us at close(), which syncs itself
                 return
+            self._last_sync = time.monotonic()
 
     def close(self) -> None:
         if self._fd is not None:

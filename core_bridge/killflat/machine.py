@@ -108,6 +108,9 @@ class FlattenFlow:
     reassert: list[str] = field(default_factory=list)  # levels set on the scope during the flow, to answer
     problems: list[str] = field(default_factory=list)
     rounds: int = 0
+    # (account, symbol, side, price, qty) of every flatten order planned: the core refuses an order identical to
+    # one it saw within its duplicate window (15c3-5's erroneous-order check), so slices are never repeated.
+    sent: set[tuple[str, str, str, str, int]] = field(default_factory=set)
 
     @classmethod
     def start(cls, scope: KillScope, key: str | None, snapshot: Mapping[str, Any], timeline: Timeline) -> FlattenFlow:
@@ -207,13 +210,16 @@ class FlattenFlow:
             left, cap = abs(qty), max(1, max_qty)
             if max_notional is not None:
                 cap = max(1, min(cap, int(max_notional / px)))
-            while left > 0:
-                q = min(left, cap)
+            price = format(px.quantize(_CENT), "f")
+            for q in distinct_slices(left, cap, {k[4] for k in self.sent if k[:4] == (acct, sym, side, price)}):
+                self.sent.add((acct, sym, side, price, q))
                 out.append({"action": "new", "clordid": first_clordid + len(out), "account": acct, "symbol": sym,
-                            "side": side, "qty": q, "price": format(px.quantize(_CENT), "f"), "ord_type": "LIMIT",
-                            "tif": "IOC",
+                            "side": side, "qty": q, "price": price, "ord_type": "LIMIT", "tif": "IOC",
                             "venue": venue, "flatten": True})
                 left -= q
+            if left:
+                self.problems.append(f"{acct} {sym}: {left} shares left unplanned (every slice size within the "
+                                     f"per-order limit already sent at {price})")
         return out
 
     def submitted(self, at_ns: int, orders: list[dict[str, Any]], results: list[Mapping[str, Any]]) -> None:
@@ -367,3 +373,21 @@ class FlattenFlow:
                                     "done": f.done} for f in self.flatten.values()],
                 "rejected": self.rejected, "open_positions": self.open_positions(),
                 "still_open": list(self.problems), "rounds": self.rounds}
+
+
+def distinct_slices(total: int, cap: int, used: set[int]) -> list[int]:
+    """Order sizes, each <= `cap`, pairwise distinct and not in `used`, largest first, summing to `total` (or
+    to less when no unused size is left: the caller reports the rest)."""
+    out: list[int] = []
+    taken = set(used)
+    left, size = total, min(cap, total)
+    while left > 0 and size > 0:
+        size = min(size, left)
+        while size > 0 and size in taken:
+            size -= 1
+        if size == 0:
+            break
+        out.append(size)
+        taken.add(size)
+        left -= size
+    return out

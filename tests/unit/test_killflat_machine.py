@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core_bridge.killflat.machine import FlattenFlow, Phase
+from core_bridge.killflat.machine import FlattenFlow, Phase, distinct_slices
 from core_bridge.killflat.timeline import Timeline, render_html, report_name
 from core_bridge.protocol import EventFlag, EventType, KillLevel, Side, Venue, new_events
 
@@ -159,3 +159,26 @@ def test_report_when_rendered_then_every_venue_and_open_item_is_on_the_page() ->
     html = render_html(doc)
     assert all(f"<h2>{v}</h2>" in html for v in ("NSDQ", "NYSE", "ARCA")) and "not confirmed cancelled" in html
     assert report_name(doc) == "kill-0000000000-account-PROP01" and render_html(doc) == html
+
+
+@pytest.mark.parametrize(("total", "cap", "used", "want"), [
+    (300, 200, set(), [200, 100]),
+    (400, 200, set(), [200, 199, 1]),  # two 200s would be one order twice: the core refuses the second
+    (600, 200, {200}, [199, 198, 197, 6]),  # a later round never repeats an earlier round's size
+    (3, 2, {2, 1}, []),  # no unused size left: nothing planned, the caller reports the rest
+])
+def test_distinct_slices_when_split_then_sizes_distinct_within_cap_and_summing(total: int, cap: int, used: set[int],
+                                                                            want: list[int]) -> None:
+    got = distinct_slices(total, cap, used)
+    assert got == want
+    assert len(set(got)) == len(got) and not set(got) & used and all(0 < q <= cap for q in got)
+
+
+def test_flow_when_a_position_needs_equal_slices_then_no_two_flatten_orders_are_identical() -> None:
+    flow = _flow()
+    flow.positions[("PROP01", "AAPL")] = 1000
+    orders = flow.plan_orders({"AAPL": Decimal("230"), "MSFT": Decimal("420")}, Decimal("5"), 250, {}, 500)
+    keys = [(o["account"], o["symbol"], o["side"], o["qty"], o["price"]) for o in orders]
+    assert len(set(keys)) == len(keys)  # the duplicate-order check (15c3-5) would refuse a repeat
+    assert sum(o["qty"] for o in orders if o["symbol"] == "AAPL") == 1000
+    assert all(o["qty"] <= 250 for o in orders)
