@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 import threading
@@ -9,6 +10,7 @@ import threading
 import typer
 
 from core_bridge.settings import load_settings
+from flows.opsctl.common import business_date
 
 
 def cmd_fix_dropcopy(
@@ -22,13 +24,13 @@ def cmd_fix_dropcopy(
     fix.host/fix.port (fix.source = live). Executions are stored once by ExecID; sequence numbers persist
     under COLO_OPS_HOME/fix/dropcopy; Prometheus metrics are served as run/fix-dropcopy.json says.
     """
-    from flows.dates import parse_date
     from flows.fixdrop.service import run
 
+    day = dt.date.fromisoformat(business_date(date)) if date else None  # a malformed date: usage, exit 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    out = run(load_settings(), stop, trade_date=parse_date(date) if date else None)
+    out = run(load_settings(), stop, trade_date=day)
     typer.echo(json.dumps(out) if as_json else ", ".join(f"{k} {v}" for k, v in out.items()))
 
 

@@ -32,6 +32,8 @@ def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
     (["demo", "--orders", "3"], "Invalid value for '--orders'"),
     (["server", "up", "--port", "0"], "Invalid value for '--port'"),
     (["no-such-command"], "No such command 'no-such-command'"),
+    (["fix-dropcopy", "--date", "notadate"], "--date must be a date YYYY-MM-DD, got 'notadate'"),
+    (["compliance", "review", "--from", "2026-11-21", "--to", "2026-11-20"], "--from 2026-11-21 is after --to"),
 ])
 def test_opsctl_when_bad_arguments_then_one_usage_line_and_exit_2(
         argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
