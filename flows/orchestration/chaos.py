@@ -64,6 +64,8 @@ FLOW_ATTEMPTS = 4
 # A run the killed worker had claimed but not started stays PENDING for ever: give up on it and rerun.
 FLOW_TIMEOUT_S = 240.0
 RECOVERY_TIMEOUT_S = 120.0
+COVERAGE_PAUSE_S = 5.0  # between the evening's kills of kinds the drawn times missed
+EVENING_MAX_S = 300.0  # how long the day is kept up after its last step for those kills
 TARGETS = ("capture", "twin-primary", "twin-standby", "worker", "riskwatch", "clearing-sftp", "fix-dropcopy")
 # Retries happen by design in a chaos run; none may be left stuck.
 CHAOS_BUDGETS: dict[str, float] = {"capture.rewind.escalated_at_end": 0}
@@ -158,7 +160,9 @@ def _worker_heartbeat_after(home: Path, since_ns: int) -> bool:
 class Monkey:
     """Kills a random supervised process at each scheduled time, and times each recovery."""
 
-    def __init__(self, home: Path, seed: int, times_s: list[float], phase: Callable[[], str], wanted: int) -> None:
+    def __init__(self, home: Path, seed: int, times_s: list[float], phase: Callable[[], str], wanted: int,
+                 coverage_pause_s: float = COVERAGE_PAUSE_S) -> None:
+        self.coverage_pause_s = coverage_pause_s
         self.home, self.rng, self.times, self.phase = home, random.Random(seed), sorted(times_s), phase
         self.wanted = wanted  # more times than kills are drawn: a time with nothing eligible is skipped
         self.kills: list[Kill] = []
@@ -182,25 +186,40 @@ class Monkey:
     def _run(self) -> None:
         for at in self.times:
             if len(self.kills) >= self.wanted or self._stop.wait(max(0.0, self.t0 + at - time.monotonic())):
+                break
+            self._kill_one()
+        # Every kind is hit at least once: the active core node only once the session is over (its takeover
+        # mid-session would make the day differ from the reference by design), so a day that ran past its
+        # drawn times gets the missing kinds in the evening.
+        while not self._stop.wait(self.coverage_pause_s):
+            missing = [t for t in TARGETS if t not in {k.target for k in self.kills}]
+            if not missing:
                 return
-            self._recovering = {k: th for k, th in self._recovering.items() if th.is_alive()}
-            targets = self.eligible()
-            if not targets:
-                continue
-            target = self.rng.choice(targets)
-            pid = _child(self.home, target)
-            if pid is None:
-                continue
-            kill = Kill(len(self.kills) + 1, time.monotonic() - self.t0, target, pid, note=self.phase())
-            since = time.time_ns()
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                continue
-            self.kills.append(kill)
-            th = threading.Thread(target=self._recover, args=(kill, since), daemon=True)
-            self._recovering[target] = th
-            th.start()
+            self._kill_one(prefer=missing)
+
+    def _kill_one(self, prefer: list[str] | None = None) -> None:
+        self._recovering = {k: th for k, th in self._recovering.items() if th.is_alive()}
+        targets = self.eligible()
+        if prefer is not None:
+            targets = [t for t in targets if t in prefer]
+        if targets:
+            unhit = [t for t in targets if t not in {k.target for k in self.kills}]
+            self._kill(self.rng.choice(unhit or targets))
+
+    def _kill(self, target: str) -> None:
+        pid = _child(self.home, target)
+        if pid is None:
+            return
+        kill = Kill(len(self.kills) + 1, time.monotonic() - self.t0, target, pid, note=self.phase())
+        since = time.time_ns()
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        self.kills.append(kill)
+        th = threading.Thread(target=self._recover, args=(kill, since), daemon=True)
+        self._recovering[target] = th
+        th.start()
 
     def _recover(self, kill: Kill, since_ns: int) -> None:
         t0 = time.monotonic()
@@ -251,8 +270,9 @@ def run_day(seed: int, orders: int, *, kills: int = 0, span_s: float = 0.0, keep
         start_prefect(settings)
         result = run_demo(SOAK_DATE, orders, seed, on_step=on_step, tuning=tuning)
         os.environ.update({"COLO_OPS_HOME": str(home), "COLO_OPS_SUPERVISE": "1"})
-        if monkey is not None:  # the day is over before its last scheduled kill: keep killing in the evening
-            while monkey._th.is_alive() and time.monotonic() - t0 < span_s * 2:
+        if monkey is not None:  # the day is over before its last kill: keep killing in the evening
+            evening_end = max(t0 + span_s * 2, time.monotonic() + EVENING_MAX_S)
+            while monkey._th.is_alive() and time.monotonic() < evening_end:
                 time.sleep(0.5)
         done = monkey.finish() if monkey else []
         day = DayRun(home, result.steps, time.monotonic() - t0, done)
@@ -341,6 +361,7 @@ def run_chaos(seed: int, n_kills: int = KILLS, orders: int = ORDERS,
     doc["failures"] += [f"kill {k['n']} of {k['target']} not recovered" for k in kills if k["recovery_s"] is None]
     if len(kills) < n_kills:
         doc["failures"].append(f"only {len(kills)} kills of the {n_kills} scheduled")
+    doc["failures"] += [f"no kill of {t}" for t in TARGETS if t not in {k["target"] for k in kills}]
     doc["ok"] = not doc["failures"]
     doc["summary"] = (f"{'pass' if doc['ok'] else 'FAIL'}: {len(kills)} kills, {len(diffs)} difference(s), "
                       f"{len(doc['failures'])} failure(s)")
