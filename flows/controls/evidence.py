@@ -45,11 +45,16 @@ def day_window_ns(day: dt.date) -> tuple[int, int]:
 
 
 def shown(path: Path, home: Path | None) -> str:
-    if home is not None:
-        try:
-            return path.resolve().relative_to(home.resolve()).as_posix()
-        except ValueError:
-            pass
+    """A source's path as the report names it: relative to the data home, else to the project (the approved
+    limits file), so the report's bytes do not depend on where either lives."""
+    from core_bridge.settings import project_root
+
+    for base in (home, project_root()):
+        if base is not None:
+            try:
+                return path.resolve().relative_to(base.resolve()).as_posix()
+            except ValueError:
+                pass
     return str(path)
 
 

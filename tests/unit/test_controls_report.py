@@ -131,3 +131,14 @@ def test_controls_report_when_rerun_for_the_same_date_then_byte_identical(inputs
     html = first[0].decode()
     assert "15c3-5 controls report — 2026-11-20" in html and "automatic revert" in html
     assert hashlib.sha256(_records().tobytes()).hexdigest() in html
+
+
+def test_control_of_when_a_reject_is_a_limit_locate_or_kill_reason_then_it_is_never_other() -> None:
+    from core_bridge.reasons import ReasonCode
+    from flows.controls.inventory import OTHER, control_of
+
+    prefixes = ("LIMIT_", "LOCATE_", "KILL_", "HALT_", "RESTRICTED_")
+    command_refusals = {"LIMIT_APPROVAL_INVALID", "LIMIT_POLICY_EXCEEDED"}  # refuse a set_limits, not an order
+    gated = [rc for rc in ReasonCode if rc.name.startswith(prefixes) and rc.name not in command_refusals]
+    assert gated and [rc.name for rc in gated if control_of(rc) == OTHER] == []
+    assert control_of(ReasonCode.LOCATE_PREBORROW_REQUIRED) == "locate"  # the Rule 204 penalty box
