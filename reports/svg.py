@@ -143,7 +143,9 @@ def line_chart(
     parts = _frame(title, width, height, pad_l, pad_t, plot_h, vmax)
     parts += [
         f'<text x="{pad_l}" y="{height - 20}" font-size="10" {FONT}>{_fmt(xmin)}</text>',
-        f'<text x="{width - 60}" y="{height - 20}" font-size="10" {FONT}>{_fmt(xmax)} {escape(x_label)}</text>',
+        # anchored at its end, so a long axis label stays inside the chart
+        f'<text x="{width - 4}" y="{height - 20}" font-size="10" text-anchor="end" {FONT}>'
+        f'{_fmt(xmax)} {escape(x_label)}</text>',
     ]
     step = max(1, len(xs) // 12)
     for j, ys in enumerate(series.values()):
