@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from core_bridge.dropcopy.backoff import RewindBackoff
 from core_bridge.errors import ClockLogError
 
 log = logging.getLogger(__name__)
@@ -174,6 +175,7 @@ class ClockRecorder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.windows = ClockWindows()
+        self.write_backoff = RewindBackoff(1.0, 60.0, 5, what="clock-sync log write")
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="clock-recorder", daemon=True)
@@ -203,7 +205,7 @@ class ClockRecorder:
                 closed = self.windows.add(got[1]) if got is not None else None
                 if closed is not None:
                     pending.append(closed)
-                if pending:
+                if pending and self.write_backoff.ready():
                     pending = self._write(pending)
         finally:
             last = self.windows.flush()
@@ -211,10 +213,14 @@ class ClockRecorder:
             sub.close()
 
     def _write(self, samples: list[ClockSample]) -> list[ClockSample]:
-        """Append; on a disk error keep them for the next try (the record must not lose a window)."""
+        """Append; on a disk error keep them for the next try (the record must not lose a window), retried with
+        backoff (1 s doubling to 60 s) and escalated once, not every 200 ms with a log line each time."""
         try:
             append_samples(self.directory, samples)
-            return []
         except OSError as exc:
-            log.error("clock-sync log %s: %s (%d window(s) kept for retry)", self.directory, exc, len(samples))
+            if self.write_backoff.consecutive == 0:
+                log.error("clock-sync log %s: %s (%d window(s) kept for retry)", self.directory, exc, len(samples))
+            self.write_backoff.failed(str(exc))
             return samples
+        self.write_backoff.succeeded()
+        return []

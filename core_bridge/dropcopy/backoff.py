@@ -26,7 +26,8 @@ OK, BACKING_OFF, ESCALATED = "ok", "backing_off", "escalated"
 class RewindBackoff:
     """Consecutive rewind failures, the wait before the next attempt, and the escalation state."""
 
-    def __init__(self, base_s: float, max_s: float, escalate_after: int) -> None:
+    def __init__(self, base_s: float, max_s: float, escalate_after: int, what: str = "rewind") -> None:
+        self.what = what  # what is retried, as the log lines name it
         self.base_s = max(0.001, base_s)
         self.max_s = max(self.base_s, max_s)
         self.escalate_after = max(1, escalate_after)
@@ -53,8 +54,8 @@ class RewindBackoff:
         if self.consecutive >= self.escalate_after:
             if self.state != ESCALATED:
                 self.escalations += 1
-                log.error("capture: rewind failed %d times in a row, escalated (retrying every %.1f s at most): %s",
-                          self.consecutive, self.max_s, error)
+                log.error("capture: %s failed %d times in a row, escalated (retrying every %.1f s at most): %s",
+                          self.what, self.consecutive, self.max_s, error)
             self.state = ESCALATED
         else:
             self.state = BACKING_OFF
@@ -62,7 +63,7 @@ class RewindBackoff:
     def succeeded(self) -> None:
         """An attempt succeeded: back to "ok" at once."""
         if self.state == ESCALATED:
-            log.info("capture: rewind recovered after %d consecutive failures", self.consecutive)
+            log.info("capture: %s recovered after %d consecutive failures", self.what, self.consecutive)
         self.state = OK
         self.consecutive = 0
         self.delay_s = 0.0

@@ -160,3 +160,21 @@ def test_clock_report_when_no_log_then_says_absent_and_not_in_tolerance(tmp_path
     assert doc["summary"]["windows"] == 0 and not doc["summary"]["in_tolerance"]
     assert doc["sources"][0]["sha256"] == "absent"
     assert "no clock readings logged for 2026-11-20" in paths[0].read_text()
+
+
+def test_recorder_when_the_log_cannot_be_written_then_windows_kept_retried_with_backoff_and_logged_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from core_bridge.clocksync import ClockRecorder
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the log directory should be")
+    rec = ClockRecorder(blocker / "clocksync", ["tcp://127.0.0.1:1"], tmp_path)
+    rows = [ClockSample(OPEN_NS, "primary", "ptp", 10, 10, 10)]
+    with caplog.at_level("ERROR", logger="core_bridge"):
+        for _ in range(4):
+            assert rec._write(rows) == rows  # kept, never dropped
+    assert rec.write_backoff.consecutive == 4 and rec.write_backoff.delay_s == 8.0
+    assert not rec.write_backoff.ready()  # the loop waits instead of retrying every 200 ms
+    assert len([r for r in caplog.records if "clock-sync log" in r.getMessage()]) == 1
+    blocker.unlink()
+    assert rec._write(rows) == [] and rec.write_backoff.state == "ok"
