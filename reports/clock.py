@@ -11,14 +11,13 @@ for the same log.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from reports.markdown import table as md_table
-from reports.render import markup, render
+from reports.render import markup, render, write_html_json
 from reports.svg import line_chart
 
 NY = ZoneInfo("America/New_York")
@@ -155,10 +154,4 @@ def render_html(doc: dict[str, Any]) -> str:
 
 def write_clock_report(doc: dict[str, Any], reports_dir: Path) -> list[Path]:
     """Write clock_<date>.json and clock_<date>.html under reports_dir/clock; returns the paths (HTML first)."""
-    out = reports_dir / "clock"
-    out.mkdir(parents=True, exist_ok=True)
-    ymd = doc["date"]
-    jpath, hpath = out / f"clock_{ymd}.json", out / f"clock_{ymd}.html"
-    jpath.write_text(json.dumps(doc, indent=2) + "\n")
-    hpath.write_text(render_html(doc))
-    return [hpath, jpath]
+    return write_html_json(reports_dir / "clock", f"clock_{doc['date']}", doc, render_html(doc), sort_keys=False)

@@ -7,12 +7,11 @@ document, byte-identical files.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from reports.markdown import table as md_table
-from reports.render import render
+from reports.render import render, write_html_json
 
 # The certification's wording paraphrases 17 CFR 240.15c3-5(e)(2) (see ../shared/domain/clearing_and_regulation.md
 # §4); it is a starting text for the firm's counsel, not legal advice, and its exact wording is unverified.
@@ -25,13 +24,6 @@ CERTIFICATION = (
 )
 CERTIFICATION_NOTE = "Certification text is a template, not legal advice; the firm's counsel approves its wording."
 
-
-def _write(out_dir: Path, stem: str, doc: dict[str, Any], html: str) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    h, j = out_dir / f"{stem}.html", out_dir / f"{stem}.json"
-    h.write_text(html, encoding="utf-8")
-    j.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return [h, j]
 
 
 def verification_rows(doc: dict[str, Any]) -> list[list[Any]]:
@@ -47,7 +39,7 @@ def write_verification_report(doc: dict[str, Any], out_dir: Path) -> list[Path]:
     html = render("verification.html.j2", title=f"Control verification {doc['date']}",
                   report_name="15c3-5 control verification", business_date=doc["date"], sources=[], doc=doc,
                   rows=verification_rows(doc))
-    return _write(out_dir, f"control_verification_{doc['date']}", doc, html)
+    return write_html_json(out_dir, f"control_verification_{doc['date']}", doc, html)
 
 
 def verification_markdown(doc: dict[str, Any]) -> str:
@@ -69,7 +61,7 @@ def write_review_pack(pack: dict[str, Any], out_dir: Path) -> list[Path]:
     html = render("review.html.j2", title=f"15c3-5 annual review {doc['from']} to {doc['to']}",
                   report_name="15c3-5 annual review", business_date=f"{doc['from']} to {doc['to']}",
                   sources=doc["sources"], doc=doc)
-    return _write(out_dir, stem, doc, html)
+    return write_html_json(out_dir, stem, doc, html)
 
 
 def review_markdown(doc: dict[str, Any]) -> str:

@@ -4,12 +4,11 @@ flows/controls/day.py computes. Pure writer; same document, byte-identical files
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from reports.markdown import table as md_table
-from reports.render import render
+from reports.render import render, write_html_json
 
 KIND_LABEL = {"raise": "raise", "decrease": "decrease", "revert (automatic)": "automatic revert"}
 
@@ -85,9 +84,4 @@ def markdown_summary(doc: dict[str, Any]) -> str:
 
 def write_controls_report(doc: dict[str, Any], out_dir: Path) -> list[Path]:
     """controls_<date>.html and controls_<date>.json; HTML first (the file a reader opens)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    html = out_dir / f"controls_{doc['date']}.html"
-    js = out_dir / f"controls_{doc['date']}.json"
-    html.write_text(render_html(doc), encoding="utf-8")
-    js.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return [html, js]
+    return write_html_json(out_dir, f"controls_{doc['date']}", doc, render_html(doc))

@@ -5,12 +5,11 @@ deadline table with what in it is unverified. Byte-identical for the same inputs
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from reports.markdown import table as md_table
-from reports.render import render
+from reports.render import render, write_html_json
 
 
 def _tables(doc: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]], str]]:
@@ -48,10 +47,5 @@ def render_html(doc: dict[str, Any]) -> str:
 
 def write_closeout_report(doc: dict[str, Any], reports_dir: Path) -> list[Path]:
     """Write closeout_<date>.html and closeout_<date>.json under reports_dir/regsho; HTML first."""
-    out = reports_dir / "regsho"
-    out.mkdir(parents=True, exist_ok=True)
-    ymd = doc["date"]
-    hpath, jpath = out / f"closeout_{ymd}.html", out / f"closeout_{ymd}.json"
-    jpath.write_text(json.dumps(doc, indent=2) + "\n")
-    hpath.write_text(render_html(doc))
-    return [hpath, jpath]
+    return write_html_json(reports_dir / "regsho", f"closeout_{doc['date']}", doc, render_html(doc),
+                           sort_keys=False)

@@ -17,6 +17,7 @@ and is rendered with `render("x.html.j2", title=..., report_name=..., business_d
 from __future__ import annotations
 
 import hashlib
+import json
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -78,3 +79,14 @@ def source(name: str, path: Path | None, *, sha256: str | None = None, shown_pat
         sha256 = sha256_file(path) if path is not None and path.is_file() else "absent"
     where = shown_path if shown_path is not None else (str(path) if path is not None else "")
     return {"name": name, "path": where, "sha256": sha256}
+
+
+def write_html_json(out_dir: Path, stem: str, doc: dict[str, Any], html: str, *,
+                    sort_keys: bool = True) -> list[Path]:
+    """`<stem>.html` and `<stem>.json` (indented, newline-terminated) in out_dir; HTML first, the file a reader
+    opens. Deterministic: the same doc gives the same bytes."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    h, j = out_dir / f"{stem}.html", out_dir / f"{stem}.json"
+    h.write_text(html, encoding="utf-8")
+    j.write_text(json.dumps(doc, indent=2, sort_keys=sort_keys) + "\n", encoding="utf-8")
+    return [h, j]

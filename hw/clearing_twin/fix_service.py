@@ -12,13 +12,13 @@ import argparse
 import datetime as dt
 import json
 import logging
-import os
 import signal
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 
 from core_bridge.protocol import Side
+from hw.clearing_twin.advert import advertise_until_stopped, read_advert
 from hw.clearing_twin.book import Fill
 from hw.clearing_twin.fault_plan import FaultConfig, build_plan
 from hw.clearing_twin.fix_acceptor import DropCopyAcceptor
@@ -65,31 +65,17 @@ def read_fills(path: Path) -> list[Fill]:
 
 
 def read_state(home: Path) -> dict[str, object] | None:
-    try:
-        doc = json.loads(state_path(home).read_text())
-        os.kill(int(doc["pid"]), 0)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return doc  # type: ignore[no-any-return]
+    """What a running service under `home` advertised, or None (no file, or its process is gone)."""
+    return read_advert(state_path(home))
 
 
 def serve(home: Path, day: dt.date, config: FaultConfig, port: int = 0, stop: threading.Event | None = None) -> None:
     fills = read_fills(fills_path(home, day))
     plan = build_plan(fills, config.fitted(len(fills)))
     acc = DropCopyAcceptor(base_dir(home) / "acceptor", plan, day, port=port or None).start()
-    doc = {"pid": os.getpid(), "host": "127.0.0.1", "port": acc.port, "date": day.isoformat(),
+    doc = {"host": "127.0.0.1", "port": acc.port, "date": day.isoformat(),
            "reports": len(plan.reports), "seed": config.seed, "expected_breaks": plan.expected_breaks()}
-    path = state_path(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2))
-    tmp.replace(path)
-    stop = stop or threading.Event()
-    try:
-        stop.wait()
-    finally:
-        acc.stop()
-        path.unlink(missing_ok=True)
+    advertise_until_stopped(state_path(home), doc, stop, acc.stop)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,13 +9,12 @@ without environment variables. The file is removed on a clean stop (SIGTERM).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import signal
 import threading
 from pathlib import Path
 
+from hw.clearing_twin.advert import advertise_until_stopped, read_advert
 from hw.clearing_twin.sftp_server import EmbeddedSftpServer, load_or_generate_key
 
 STATE_FILE = "clearing-sftp.json"
@@ -27,13 +26,7 @@ def state_path(home: Path) -> Path:
 
 def read_state(home: Path) -> dict[str, object] | None:
     """What a running service under `home` advertised, or None (no file, or its process is gone)."""
-    path = state_path(home)
-    try:
-        doc = json.loads(path.read_text())
-        os.kill(int(doc["pid"]), 0)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return doc  # type: ignore[no-any-return]
+    return read_advert(state_path(home))
 
 
 def serve(home: Path, port: int = 0, stop: threading.Event | None = None) -> None:
@@ -45,19 +38,9 @@ def serve(home: Path, port: int = 0, stop: threading.Event | None = None) -> Non
     server = EmbeddedSftpServer(served, host_key, [user_key], username="colo", port=port)
     server.start()
     (keys / "known_hosts").write_text(server.known_hosts_line() + "\n")
-    doc = {"pid": os.getpid(), "host": server.host, "port": server.port, "user": "colo",
+    doc = {"host": server.host, "port": server.port, "user": "colo",
            "key": str(keys / "user_key"), "known_hosts": str(keys / "known_hosts"), "root": str(served)}
-    path = state_path(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2))
-    tmp.replace(path)
-    stop = stop or threading.Event()
-    try:
-        stop.wait()
-    finally:
-        server.stop()
-        path.unlink(missing_ok=True)
+    advertise_until_stopped(state_path(home), doc, stop, server.stop)
 
 
 def main(argv: list[str] | None = None) -> None:
