@@ -73,9 +73,10 @@ def handshake(s: Session, ev: Evidence) -> str:
 def unknown_key(s: Session, ev: Evidence) -> str:
     cfg = s.config
     health = s.peer.subscribe("telemetry", (b"health",), s.mon)
+    # Read the count before the stranger connects: its handshake fails at connect time, not at its first send.
+    before = (s.status().get("result") or {}).get("auth_failures")
     stranger, mon = s.peer.stranger("control")
     try:
-        before = (s.status().get("result") or {}).get("auth_failures")
         ev.check("status carries auth_failures (an integer)", isinstance(before, int) and not isinstance(before, bool),
                  auth_failures=before)
         rid, frame = s.peer.frame("status", {})
