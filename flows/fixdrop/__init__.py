@@ -1,6 +1,6 @@
 """The clearing firm's FIX 4.4 drop copy on the ops side: a QuickFIX initiator (`session`), the report parser
-(`parse`), batched idempotent store writes (`writer`, `store`), metrics, and the long-running service
-(`service`, started as `opsctl fix-dropcopy`). No Prefect here.
+(`parse`), a booking process that parses and stores in batches, idempotently (`booker`, `store`), metrics,
+and the long-running service (`service`, started as `opsctl fix-dropcopy`). No Prefect here.
 
 Invariants:
 - An execution is stored once by ExecID (unique constraint); resends, duplicates and restarts add nothing.

@@ -23,7 +23,7 @@ class SessionMetrics:
                             registry=r)
         self.seq_out = Gauge("colo_fix_last_seq_out", "last outbound MsgSeqNum sent", registry=r)
         self.messages = Counter("colo_fix_messages", "ExecutionReports received", registry=r)
-        self.rate = Gauge("colo_fix_messages_per_second", "ExecutionReports received per second (last 5 s)",
+        self.rate = Gauge("colo_fix_messages_per_second", "ExecutionReports received per second (over the last second)",
                           registry=r)
         self.garbled = Counter("colo_fix_garbled", "messages dropped for a bad CheckSum or BodyLength",
                                registry=r)

@@ -3,8 +3,10 @@
 QuickFIX runs the session (Logon, Heartbeat/TestRequest, gap detection and ResendRequest, PossDup handling,
 SequenceReset). It drops a garbled message (bad CheckSum or BodyLength) without consuming its sequence
 number, as the session protocol requires, and the next message's gap brings it again by resend; the drop is
-counted from the engine's event log ("Invalid message"). An ExecutionReport that cannot be booked is rejected
-whole with a session Reject (35=3) naming the tag, and kept in `rejects.jsonl` beside the store.
+counted from the engine's event log ("Invalid message"). The engine's callback only hands each message's string
+to the booking process (`booker`), which parses and commits in batches; an ExecutionReport that cannot be
+booked comes back from it and is rejected whole with a session Reject (35=3) naming the tag, and kept in
+`rejects.jsonl` beside the store.
 
 Restart safety: the engine's FileStore keeps both sequence numbers; on start the expected inbound number is
 wound back to the last one the ops store committed (+1), so whatever was received but not yet committed is
@@ -18,20 +20,19 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import quickfix as fix
 from sqlalchemy import Engine
 
-from flows.errors import FixReportError
 from flows.fixdrop import store
+from flows.fixdrop.booker import Booker, Rejected
 from flows.fixdrop.metrics import SessionMetrics
-from flows.fixdrop.parse import report_row
-from flows.fixdrop.writer import BatchWriter
 from hw.clearing_twin.fix_session import CLEARER_COMP_ID, FIRM_COMP_ID, SessionConfig
 
 log = logging.getLogger("colo_ops.fixdrop")
 GARBLED_EVENTS = ("Invalid message",)
+# SessionRejectReason (373) values of FIX 4.4
+REJECT_REQUIRED_TAG_MISSING, REJECT_VALUE_INCORRECT, REJECT_OTHER = 1, 5, 99
 
 
 class _EventTail:
@@ -87,16 +88,24 @@ class _App(fix.Application):  # type: ignore[misc]
         pass
 
     def fromApp(self, msg: fix.Message, sid: fix.SessionID) -> None:  # noqa: N802
-        raw = msg.toString()
-        try:
-            row = report_row(raw, time.time_ns())
-        except FixReportError as exc:
-            self.owner.on_reject(raw, exc)
-            raise fix.IncorrectTagValue(exc.tag or 0) from None
-        except Exception as exc:  # a defect here must reject the message, not end the process
-            self.owner.on_reject(raw, FixReportError(f"{type(exc).__name__}: {exc}"))
-            raise fix.IncorrectDataFormat(0) from None
-        self.owner.on_report(row)
+        # The engine's thread holds the GIL here: hand the string over and return (parsing is the booker's).
+        self.owner.received += 1
+        self.owner.writer.put(msg.toString())
+
+
+def session_reject(r: Rejected) -> fix.Message:
+    """A session-level Reject (35=3) of the report at r.seq: RefTagID and a SessionRejectReason when known."""
+    m = fix.Message()
+    m.getHeader().setField(fix.MsgType(fix.MsgType_Reject))
+    m.setField(fix.RefSeqNum(int(r.seq or 0)))
+    m.setField(fix.RefMsgType("8"))
+    if r.tag is not None:
+        m.setField(fix.RefTagID(int(r.tag)))
+    reason = (REJECT_REQUIRED_TAG_MISSING if r.reason.startswith("required tag missing")
+              else REJECT_VALUE_INCORRECT if r.tag is not None else REJECT_OTHER)
+    m.setField(fix.SessionRejectReason(reason))
+    m.setField(fix.Text(r.reason[:200]))
+    return m
 
 
 def _field(raw: str, tag: str) -> str | None:
@@ -126,7 +135,9 @@ class DropCopyInitiator:
         self._lock = threading.Lock()
         last, garbled = store.session_state(engine, self.session_key)
         self._garbled = garbled
-        self.writer = BatchWriter(engine, self.session_key, last_seq=last, garbled=garbled, max_rows=max_batch)
+        self.writer = Booker(engine.url.render_as_string(hide_password=False), self.session_key, last_seq=last,
+                             garbled=garbled, max_rows=max_batch, on_rejects=self.on_rejects,
+                             on_ack=self.metrics.messages.inc)
         self.metrics.seq_in.set(last)
         self._initiator: fix.SocketInitiator | None = None
         self.session_id: fix.SessionID | None = None
@@ -169,17 +180,18 @@ class DropCopyInitiator:
         elif mtype == "A" and _field(raw, "141") == "Y":  # both sides start again at 1
             self.writer.reset_seq(0)
 
-    def on_reject(self, raw: str, exc: FixReportError) -> None:
-        self.rejected += 1
-        self.metrics.rejected.inc()
-        log.error("ExecutionReport rejected: %s", exc)
-        self._append("rejects.jsonl", json.dumps({"received_ns": time.time_ns(), "error": str(exc),
-                                                  "tag": exc.tag, "message": raw.replace("\x01", "|")}) + "\n")
-
-    def on_report(self, row: dict[str, Any]) -> None:
-        self.received += 1
-        self.metrics.messages.inc()
-        self.writer.put(row)
+    def on_rejects(self, rejects: list[Rejected]) -> None:
+        """Reports the booker refused: each is kept in rejects.jsonl and rejected on the session (35=3)."""
+        now = time.time_ns()
+        self._append("rejects.jsonl", "".join(
+            json.dumps({"received_ns": now, "error": r.error, "tag": r.tag, "seq": r.seq,
+                        "message": r.raw.replace("\x01", "|")}) + "\n" for r in rejects))
+        for r in rejects:
+            self.rejected += 1
+            self.metrics.rejected.inc()
+            log.error("ExecutionReport rejected: %s", r.error)
+            if r.seq is not None and self.session_id is not None:
+                fix.Session.sendToTarget(session_reject(r), self.session_id)
 
     def _append(self, name: str, text: str) -> None:
         self.base.mkdir(parents=True, exist_ok=True)

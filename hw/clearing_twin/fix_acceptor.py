@@ -42,7 +42,9 @@ class _App(fix.Application):  # type: ignore[misc]
         pass
 
     def fromAdmin(self, msg: fix.Message, sid: fix.SessionID) -> None:  # noqa: N802
-        pass
+        raw = msg.toString()
+        if "\x0135=3\x01" in raw:  # the firm refused a report: a clearer would look into it, the twin keeps it
+            self.owner.session_rejects.append(raw)
 
     def toApp(self, msg: fix.Message, sid: fix.SessionID) -> None:  # noqa: N802
         pass
@@ -71,6 +73,7 @@ class DropCopyAcceptor:
         self.session_id: fix.SessionID | None = None
         self.logged_on = threading.Event()
         self.sent = 0
+        self.session_rejects: list[str] = []  # session Rejects (35=3) received from the firm, as sent
         self.release: int | None = None  # send no further than this many reports (None: the whole plan)
         self.done = threading.Event()
         self._stop = threading.Event()

@@ -158,3 +158,56 @@ def test_intraday_recon_when_plan_has_booking_errors_then_each_found_with_its_ty
     assert dict(zip(r.breaks["exec_id"], r.breaks["btype"], strict=True)) == want
     assert len(r.breaks) == len(want) == 6
     assert (r.breaks["age_s"] > 3000).all()
+
+
+def _fields(raw: str) -> dict[str, str]:
+    return dict(p.split("=", 1) for p in raw.split("\x01") if p)
+
+
+def test_malformed_reports_when_sent_on_the_live_session_then_each_rejected_naming_its_tag_and_the_rest_booked(
+        sqlite_world) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    import quickfix as fix
+
+    from hw.clearing_twin.fix_session import report_message
+
+    home, engine = sqlite_world
+    plan = build_plan(day_fills(20), FaultConfig(seed=2, wrong_account=0, wrong_qty=0, busts=0, corrections=0,
+                                                 duplicates=0, delays=0))
+    acc = DropCopyAcceptor(home / "acceptor", plan, DAY, heartbeat_s=1)
+    acc.release_to(10)
+    acc.start()
+    ini = DropCopyInitiator(home / "ops", engine, "127.0.0.1", acc.port, heartbeat_s=1).start()
+    try:
+        wait_for(lambda: caught_up(acc, engine, 10), 20, "first 10 reports")
+        good = report_message(plan.reports[10], DAY)
+        bad = {  # ExecType New is not a booking; a report without ClearingAccount cannot be booked
+            150: good.replace(f"\x0117={plan.reports[10].exec_id}\x01", "\x0117=BAD-150\x01").replace(
+                "\x01150=F\x01", "\x01150=0\x01"),
+            440: good.replace(f"\x0117={plan.reports[10].exec_id}\x01", "\x0117=BAD-440\x01").replace(
+                f"\x01440={plan.reports[10].clearing_account}\x01", "\x01"),
+        }
+        assert all(b != good for b in bad.values())
+        seqs = {}
+        for tag, raw in bad.items():
+            seqs[tag] = fix.Session.lookupSession(acc.session_id).getExpectedSenderNum()
+            fix.Session.sendToTarget(fix.Message(raw, False), acc.session_id)
+        wait_for(lambda: len(acc.session_rejects) == 2, 20, "two session Rejects back at the clearer")
+        acc.release_to(None)
+        wait_for(lambda: caught_up(acc, engine, len(plan.reports)), 20, "the rest of the day")
+        ini.writer.flush()
+        assert ini.writer.committed_seq > max(seqs.values())  # a refused report still consumed its number
+    finally:
+        ini.stop()
+        acc.stop()
+    got = {int(_fields(r)["45"]): _fields(r) for r in acc.session_rejects}
+    assert set(got) == set(seqs.values())
+    for tag, seq in seqs.items():
+        assert got[seq]["35"] == "3" and got[seq]["371"] == str(tag) and got[seq]["372"] == "8"
+        assert got[seq]["373"] == ("1" if tag == 440 else "5")  # required tag missing / value incorrect
+    assert ini.rejected == 2
+    lines = [json.loads(x) for x in (home / "ops" / "rejects.jsonl").read_text().splitlines()]
+    assert sorted((x["tag"], x["seq"]) for x in lines) == sorted((t, s) for t, s in seqs.items())
+    assert all("BAD-" in x["message"] for x in lines)
+    assert not any(i.startswith("BAD-") for i in stored_exec_ids(engine))
