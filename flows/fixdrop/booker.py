@@ -257,7 +257,14 @@ class Booker:
 
 
 def main(argv: list[str]) -> int:
-    serve(Connection(int(argv[1]), writable=False), Connection(int(argv[2]), readable=False))
+    import signal
+
+    # Ctrl-C reaches the whole process group: the initiator stops and then tells us, after its last batch.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        serve(Connection(int(argv[1]), writable=False), Connection(int(argv[2]), readable=False))
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the initiator is gone (stopped or killed): what it did not see committed it asks for again
     return 0
 
 
