@@ -11,10 +11,12 @@ That is enough for the expressions in infra/ and strict enough to catch a misspe
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,3 +73,34 @@ def rate_arguments(expr: str) -> list[str]:
     """The metric under each rate()/irate()/increase() call."""
     fn = "|".join(RATE_FUNCTIONS)
     return re.findall(rf"\b(?:{fn})\s*\(\s*([a-zA-Z_:][\w:]*)", expr)
+
+
+def load_dashboard(path: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(path.read_text())
+    return doc
+
+
+def dashboard_targets(dash: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """(panel, PromQL expression) of every query on the dashboard."""
+    return [(p, t["expr"]) for p in dash["panels"] for t in p.get("targets", [])]
+
+
+def scrape(holder: object, registry: Any) -> str:
+    """The text a scrape of `registry` returns, with one child of every labelled metric `holder` defines.
+
+    A labelled metric renders no sample until a child exists; the labels are read from the metric itself, so
+    a metric added later is covered without touching the tests."""
+    from prometheus_client import generate_latest
+    from prometheus_client.metrics import MetricWrapperBase
+
+    for metric in vars(holder).values():
+        if isinstance(metric, MetricWrapperBase) and metric._labelnames:
+            metric.labels(*("x" for _ in metric._labelnames))
+    return generate_latest(registry).decode()
+
+
+def served_types(text: str) -> dict[str, str]:
+    """Exported sample name -> the type of its family, as Prometheus parses a scrape (`_total` on counters)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {s.name: f.type for f in text_string_to_metric_families(text) for s in f.samples}

@@ -211,10 +211,6 @@ class Booker:
                 self._on_ack(stored + len(rejects))
 
     # --- lifecycle ----------------------------------------------------------------------------------------
-    def pending(self) -> int:
-        with self._idle:
-            return len(self._buf) + self._sent - self._acked
-
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until everything put so far is committed."""
         self._ready.set()

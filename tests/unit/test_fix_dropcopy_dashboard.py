@@ -4,44 +4,42 @@ colours the session state and the lag the way the alert rules judge them."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from prometheus_client import generate_latest
-from prometheus_client.metrics import MetricWrapperBase
-from prometheus_client.parser import text_string_to_metric_families
 
 from flows.fixdrop.metrics import SessionMetrics
-from tests.monitoring_helpers import INFRA, PROMETHEUS_SERIES, metric_names, rate_arguments, rated, run_promtool
+from tests.monitoring_helpers import (
+    INFRA,
+    PROMETHEUS_SERIES,
+    dashboard_targets,
+    load_dashboard,
+    metric_names,
+    rate_arguments,
+    rated,
+    run_promtool,
+    scrape,
+    served_types,
+)
 
 DASHBOARD = INFRA / "grafana" / "colo-ops-fixdrop.json"
 RULES = INFRA / "prometheus" / "fix_dropcopy_alerts.yml"
 
 
 def _scrape() -> tuple[SessionMetrics, str]:
-    """A render of every metric SessionMetrics defines, labelled ones included.
-
-    A labelled metric renders no sample until a child exists, so each gets one; the labels are read from the
-    metric itself, so a metric added later is covered without touching this test."""
     m = SessionMetrics()
-    for metric in vars(m).values():
-        if isinstance(metric, MetricWrapperBase) and metric._labelnames:
-            metric.labels(*("x" for _ in metric._labelnames))
-    return m, generate_latest(m.registry).decode()
+    return m, scrape(m, m.registry)
 
 
 @pytest.fixture(scope="module")
 def served() -> dict[str, str]:
-    """Exported sample name -> the type of its family, as a scrape parses them (`_total` on counters)."""
     m, text = _scrape()
-    out = {s.name: f.type for f in text_string_to_metric_families(text) for s in f.samples}
     families = list(m.registry.collect())
     assert families and all(f.samples for f in families), "a metric renders no sample"
-    return out
+    return served_types(text)
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +51,10 @@ def counters(served: dict[str, str]) -> set[str]:
 
 @pytest.fixture(scope="module")
 def dash() -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(DASHBOARD.read_text())
-    return doc
+    return load_dashboard(DASHBOARD)
 
 
-def _targets(dash: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
-    return [(p, t["expr"]) for p in dash["panels"] for t in p.get("targets", [])]
+_targets = dashboard_targets
 
 
 def _panel(dash: dict[str, Any], metric: str) -> dict[str, Any]:
@@ -112,7 +108,7 @@ def test_dashboard_queries_when_given_to_promtool_then_they_parse(dash: dict[str
 
 
 def test_dashboard_when_loaded_then_its_own_uid_and_the_datasource_variable(dash: dict[str, Any]) -> None:
-    others = [json.loads(p.read_text()) for p in DASHBOARD.parent.glob("*.json") if p != DASHBOARD]
+    others = [load_dashboard(p) for p in DASHBOARD.parent.glob("*.json") if p != DASHBOARD]
     assert others and dash["uid"] not in {d["uid"] for d in others}  # Grafana overwrites a dashboard of equal uid
     assert len({p["id"] for p in dash["panels"]}) == len(dash["panels"])
     variables = {v["name"]: v for v in dash["templating"]["list"]}

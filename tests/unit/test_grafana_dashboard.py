@@ -4,7 +4,6 @@ an operator reads them: state names with colours, heartbeat age red once stale."
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -13,7 +12,16 @@ import yaml
 
 from core_bridge.exporter import COUNTER, HISTOGRAM, METRICS, series_names
 from core_bridge.protocol import KillLevel
-from tests.monitoring_helpers import INFRA, PROMETHEUS_SERIES, metric_names, rate_arguments, rated, selector_matchers
+from tests.monitoring_helpers import (
+    INFRA,
+    PROMETHEUS_SERIES,
+    dashboard_targets,
+    load_dashboard,
+    metric_names,
+    rate_arguments,
+    rated,
+    selector_matchers,
+)
 
 DASHBOARD = INFRA / "grafana" / "colo-ops-core.json"
 COUNTER_SERIES = {s for m in METRICS if m.type in (COUNTER, HISTOGRAM) for s in m.series()}
@@ -22,12 +30,10 @@ NODE_MATCHER = re.compile(r'(?:^|,)\s*node\s*=~\s*"\$node"\s*(?:,|$)')
 
 @pytest.fixture(scope="module")
 def dash() -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(DASHBOARD.read_text())
-    return doc
+    return load_dashboard(DASHBOARD)
 
 
-def _targets(dash: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
-    return [(p, t["expr"]) for p in dash["panels"] for t in p.get("targets", [])]
+_targets = dashboard_targets
 
 
 def _panel(dash: dict[str, Any], metric: str, kind: str = "stat") -> dict[str, Any]:
