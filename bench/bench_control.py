@@ -16,10 +16,11 @@ Cold: a `corectl kill` process vs a bare `python -c "import zmq; one request/rep
 Goals (issue 13 §5): twin kill p99 <= 2x raw echo p99 and < 1 ms over >= 20,000 kills; C core: client kill
 p99 <= 1.5x raw pyzmq p99; cold corectl kill <= 3x the bare process. `BENCH_CONTROL_N` sets the kills per
 series (default 20,000), `BENCH_CONTROL_PAIRS` the kill+resume pairs (default 5,000). The series are taken
-in interleaved turns of 100, so a noisy moment on this shared machine lands on all of them.
+in interleaved turns of BLOCK calls, so a noisy moment on this machine lands on all of them.
 
-What is on each path: the client's write-ahead audit line (its `sent` line, appended and fdatasync'd while
-the core works; the outcome line is flushed lazily, core_bridge/audit.py) is on the audited series; the twin
+What is on each path: the audited series carries the client's audit of every kill (its `sent` line encoded
+while the core works, its outcome line encoded in the next call's wait, both written and fdatasync'd by the
+audit's group commit once per FLUSH_WINDOW_S, core_bridge/audit.py); the twin
 flushes its state log on its group-commit thread, so a kill's ack waits for no disk, a resume's waits for
 one flush (the floor: a bare in-place write + fdatasync, measured on the same filesystem).
 """
@@ -33,6 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +84,11 @@ s.recv()
 """
 
 
-BLOCK = 100  # samples per turn when the series are interleaved, so machine noise hits all of them alike
+# Samples per turn when the series are interleaved, so machine noise hits all of them alike. After a turn of
+# kills the core's last group commit is waited for, untimed (`settle`), so it never lands on the next series
+# (it used to inflate the raw echo's first calls); the audited client's own group commits (by size,
+# core_bridge.audit.FLUSH_AFTER_BYTES, within its turns) are not waited for: they stay on the audited figure.
+BLOCK = 100
 
 # A request of the same size as a kill command, so the raw baseline carries the same bytes.
 _RAW_FRAME = (b'{"v":2,"cmd":"set_kill","id":"operator:0123456789abcdef0123456789abcdef","operator":"bench",'
@@ -122,23 +128,43 @@ class _RawEcho:
         self.proc.wait(timeout=5)
 
 
-def _interleaved(series: dict[str, Callable[[int], object]], n: int) -> dict[str, list[float]]:
-    """`n` timed calls of each series (after WARMUP untimed ones), taken in turns of BLOCK calls."""
+def _interleaved(series: dict[str, Callable[[int], object]], n: int,
+                 settle: dict[str, Callable[[], object]] | None = None) -> dict[str, list[float]]:
+    """`n` timed calls of each series (after WARMUP untimed ones), taken in turns of BLOCK calls; `settle[name]`
+    runs untimed after each turn of that series."""
+    settle = settle or {}
     for fn in series.values():
         for i in range(WARMUP):
             fn(i)
     samples: dict[str, list[float]] = {name: [] for name in series}
-    done = 0
+    names = list(series)
+    done = turn = 0
     while done < n:
         k = min(BLOCK, n - done)
-        for name, fn in series.items():
-            out = samples[name]
+        # The order rotates every turn: the series that follows another one pays for the switch (caches,
+        # the other socket's leftovers), so no series may always be the one after the raw echo.
+        for name in names[turn % len(names):] + names[:turn % len(names)]:
+            fn, out = series[name], samples[name]
             for i in range(done, done + k):
                 t0 = time.perf_counter()
                 fn(i)
                 out.append((time.perf_counter() - t0) * 1e6)
+            if name in settle:
+                settle[name]()
         done += k
+        turn += 1
     return samples
+
+
+def _settle(client: Any, timeout_s: float = 5.0) -> None:
+    """Wait until the core says every applied change is durable (its group commit has caught up)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        st = client.status()
+        if st.durable_version is None or st.durable_version >= st.state_version:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the core's durable version {st.durable_version} stays behind {st.state_version}")
 
 
 def _round_trips(control: str, keys_dir: Path, home: Path, n: int) -> dict[str, list[float]]:
@@ -159,7 +185,7 @@ def _round_trips(control: str, keys_dir: Path, home: Path, n: int) -> dict[str, 
                 # fresh id each time, so every kill is applied (levels are set: HALTED again is applied too)
                 "kill": lambda i: audited.set_kill("firm", None, "HALTED", "bench kill round trip"),
                 "kill_unaudited": lambda i: bare.set_kill("firm", None, "HALTED", "bench kill round trip"),
-            }, n)
+            }, n, settle={"kill": partial(_settle, reader), "kill_unaudited": partial(_settle, reader)})
     finally:
         raw.close()
 
@@ -247,7 +273,7 @@ def _refcore_round_trips(home: Path, n: int) -> dict[str, list[float]]:
                 "raw": raw,
                 "kill": lambda i: audited.set_kill("firm", None, "HALTED", "bench kill round trip"),
                 "kill_unaudited": lambda i: bare.set_kill("firm", None, "HALTED", "bench kill round trip"),
-            }, n)
+            }, n, settle={"kill": partial(_settle, bare), "kill_unaudited": partial(_settle, bare)})
     finally:
         sock.close(0)
         ctx.term()

@@ -1,20 +1,24 @@
 """The control audit log: who sent what to the core, why, and what came back.
 
-Records are evidence (17a-4), so the log is append-only JSON lines, each line written with a single O_APPEND
-write (several processes may append at once: one `write` of one line keeps lines whole).
+Records are evidence (17a-4), so the log is append-only JSON lines, whole lines written with a single O_APPEND
+write (several processes may append at once: one `write` of whole lines keeps lines whole).
 
 A mutating command leaves two lines, joined by its idempotency id:
-- a **sent** line (who, which key, what, why, the id) written before the command goes out and made durable
-  (fdatasync) while the core works on it. For a loosening command (or any command of a v1 core) the caller
-  sees the outcome only once that line is on disk. For a tightening control under protocol v2 the flush is a
-  group commit on the flusher thread, started the moment the command leaves, and the caller is not held for
-  it: the contract is the core's own (docs/protocol.md §3.8): a kill is acked when applied and made durable
-  right after, and the core's durable state records the same id, operator and reason. `--wait-durable` waits
-  for both;
-- an **outcome** line (ok, refused, no_ack, bad_reply; the core's code and acked state version) written
-  when the reply is in. It is flushed by the next command's sent line, by a background flush a few
-  milliseconds later (`LAZY_SYNC_S`), or at close, whichever comes first: it is on disk within that window,
-  not before the caller returns. A host crash inside the window leaves the sent line without its outcome;
+- a **sent** line (who, which key, what, why, the id). For a loosening command (or any command of a v1
+  core, or a `--wait-durable` one) it is written before the command goes out, its flush (fdatasync) starts
+  as the command leaves and overlaps the core's work, and the caller sees the outcome only once that line is
+  on disk. For a command that is almost surely a tightening control under protocol v2 (a kill to a level
+  other than ACTIVE, a cancel-all: `transport.likely_tightening`) it is written the moment the command has
+  left, while the core works on it, and made durable by the group commit within FLUSH_WINDOW_S; the caller
+  is not held for it: the contract is the core's own (docs/protocol.md §3.8): a kill is acked when applied
+  and made durable right after, and the core's durable state records the same id, operator and reason.
+  Should the core answer "durable" after all (it was a loosening), the line is flushed before the outcome
+  is reported. `--wait-durable` waits for both;
+- an **outcome** line (ok, refused, no_ack, bad_reply; the core's code and acked state version). It is on
+  disk within FLUSH_WINDOW_S (one flush per window: every fdatasync costs the host CPU and disk time a
+  control round trip feels), sooner with the next flush, and at close, not before the caller returns. A
+  tightening ack's outcome line is even built off the caller's path (`write_later`): ahead of the next
+  line written, or by the flusher. A crash inside the window leaves the sent line without its outcome;
   readers then show the attempt as `unrecorded`, and the core's own durable record of the id (its state
   log, and the replay of the original ack when the same id is sent again) says what it applied.
 Reads that fail, and commands that never left (no socket), leave a single outcome line flushed before the
@@ -38,7 +42,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -46,8 +50,12 @@ from typing import Any
 import orjson
 
 AUDIT_FILE = Path("audit") / "control.jsonl"
-LAZY_SYNC_S = 0.002  # how long an outcome line may wait for a flush that another write would make anyway
-GROUP_COMMIT_S = 0.001  # the least time between two flusher-thread flushes of sent lines (a group commit)
+# A line nobody waits for is written and flushed within FLUSH_WINDOW_S, or as soon as FLUSH_AFTER_BYTES of them
+# are queued (a group commit by time or size, as a database's WAL writer): under a burst of kills one write +
+# fdatasync takes hundreds of lines instead of each costing the host a flush a control round trip feels.
+FLUSH_WINDOW_S = 0.1
+FLUSH_AFTER_BYTES = 256 * 1024
+GROUP_COMMIT_S = 0.001  # the least time between two urgent flusher-thread flushes (a group commit)
 SENT = "sent"  # the phase of a line written when the command went out; outcome lines carry "outcome"
 UNRECORDED = "unrecorded"  # a sent line whose outcome line never reached the disk
 
@@ -60,10 +68,17 @@ def default_path(home: Path | None = None) -> Path:
     return home / AUDIT_FILE
 
 
+_utc_second: tuple[int, str] = (-1, "")  # the last second formatted (audit lines come in bursts)
+
+
 def utc_text(ts_ns: int) -> str:
     """ISO-8601 UTC with microseconds and a Z, e.g. 2026-11-20T14:31:07.123456Z."""
+    global _utc_second
     secs, rem = divmod(ts_ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{rem // 1000:06d}Z"
+    cached = _utc_second
+    if cached[0] != secs:
+        cached = _utc_second = (secs, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)))
+    return f"{cached[1]}.{rem // 1000:06d}Z"
 
 
 @dataclass(slots=True)
@@ -102,19 +117,28 @@ _RECORD_FIELDS = tuple(f.name for f in fields(AuditRecord))
 
 
 class AuditLog:
-    """Append-only writer; keeps the file open (O_APPEND) so each record costs one write (+ one fdatasync)."""
+    """Append-only writer; keeps the file open (O_APPEND) so a batch of lines costs one write (+ one fdatasync).
+
+    Lines are numbered by generation as they are accepted: `write` writes at once; `write_soon` encodes
+    now and queues the write; `write_later` queues a record to be built later. Queued lines keep their order
+    and are written ahead of the next `write`, by the flusher thread within FLUSH_WINDOW_S, or by
+    `sync`/`close`. `sync(upto)` makes every line up to a generation durable."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._fd: int | None = None
-        self._lock = threading.Lock()  # guards the generation counters, not the (atomic) writes
-        self._written = 0  # generation of the last line written
+        self._lock = threading.Lock()  # guards the counters and the queue; never held across a system call
+        self._io_lock = threading.Lock()  # one writer at a time, so lines reach the file in accepted order
+        self._accepted = 0  # generation of the last line accepted (written or queued)
+        self._written = 0  # generation of the last line written to the file
         self._synced = 0  # generation known to be on disk
+        self._queued: list[bytes | Callable[[], bytes]] = []  # lines accepted, not yet written
+        self._queued_bytes = 0  # of the queued lines already encoded
         self._wake: threading.Event | None = None
         self._flusher: threading.Thread | None = None
         self._closing = False
-        self._lazy_upto = 0  # generation of the last line left to the lazy flush
-        self._urgent = False  # the flusher has a sent line to make durable now, not after LAZY_SYNC_S
+        self._due = False  # the flusher has been asked for a flush it has not started yet
+        self._urgent = False  # that flush is for a line a caller may wait for: now, not after FLUSH_WINDOW_S
         self._last_sync = 0.0  # monotonic time the flusher's last flush ended
 
     def _open(self) -> int:
@@ -123,58 +147,112 @@ class AuditLog:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         return self._fd
 
+    def _encode_queued_locked(self) -> None:
+        """Build the queued lines still unbuilt (the caller holds `_lock`)."""
+        for i, item in enumerate(self._queued):
+            if not isinstance(item, bytes):
+                self._queued[i] = line = item()
+                self._queued_bytes += len(line)
+
+    def _write_out(self, line: bytes = b"") -> int:
+        """Write the queued lines, then `line` (if any), in one write; returns the generation written up to.
+        Only `_io_lock` is held during the system call, so a `write_soon` never waits behind it."""
+        with self._io_lock:
+            with self._lock:
+                queued, self._queued = self._queued, []
+                self._queued_bytes = 0
+                if line:
+                    self._accepted += 1
+                upto = self._accepted
+            if queued:
+                # Records still unbuilt here were left by a caller that went quiet (built on this thread).
+                line = b"".join(x if isinstance(x, bytes) else x() for x in queued) + line
+            if line:
+                fd = self._open()
+                written = os.write(fd, line)
+                if written != len(line):  # a short write on a full disk: say so, never leave it silent
+                    raise OSError(f"audit log short write ({written} of {len(line)} bytes) to {self.path}")
+            with self._lock:
+                self._written = max(self._written, upto)
+            return upto
+
     def write(self, record: AuditRecord) -> int:
-        """Write one line without waiting for the disk; `sync()` (or the lazy flush) makes it durable.
-        Returns the line's generation (what `sync(upto=...)` takes)."""
-        line = record.to_json()
-        fd = self._open()
-        written = os.write(fd, line)
-        if written != len(line):  # a short write on a full disk: say so, never leave it silent
-            raise OSError(f"audit log short write ({written} of {len(line)} bytes) to {self.path}")
+        """Write one line (after any queued ones) now, without waiting for the disk; `sync()` or the flusher
+        makes it durable. Returns the line's generation (what `sync(upto=...)` takes)."""
+        return self._write_out(record.to_json())
+
+    def write_soon(self, line: bytes) -> int:
+        """Queue one encoded line (`AuditRecord.to_json()`) for the flusher (within FLUSH_WINDOW_S), the next
+        `write` or a `sync`: no system call on the caller's path, where a file append can wait behind the
+        journal of another process's flush. Queued unbuilt lines are built here, in order. Returns its
+        generation."""
         with self._lock:
-            self._written += 1
-            return self._written
+            if self._queued:
+                self._encode_queued_locked()
+            self._queued.append(line)
+            self._queued_bytes += len(line)
+            self._accepted += 1
+            gen = self._accepted
+            full = self._queued_bytes >= FLUSH_AFTER_BYTES
+        self._ask(urgent=full)
+        return gen
+
+    def write_later(self, make: Callable[[], bytes]) -> int:
+        """Accept a line that `make()` builds (encoded) later, off the caller's path (at the next `write_soon`
+        or `write`, or by the flusher within FLUSH_WINDOW_S). Returns its generation."""
+        with self._lock:
+            self._queued.append(make)
+            self._accepted += 1
+            gen = self._accepted
+        self._ask(urgent=False)
+        return gen
 
     def sync(self, upto: int | None = None) -> None:
-        """Make every line written so far (or up to generation `upto`) durable; no flush when already so."""
+        """Make every line accepted so far (or up to generation `upto`) durable; no flush when already so."""
         with self._lock:
-            upto = self._written if upto is None else upto
-            if upto <= self._synced or self._fd is None:
+            if (self._accepted if upto is None else upto) <= self._synced:
                 return
-            upto = self._written  # one fdatasync covers everything written before it starts
-            fd = self._fd
-        os.fdatasync(fd)
+        written = self._write_out()  # one fdatasync covers everything written before it starts
+        if self._fd is None:
+            return
+        os.fdatasync(self._fd)
         with self._lock:
-            self._synced = max(self._synced, upto)
+            self._synced = max(self._synced, written)
 
     def generations(self) -> tuple[int, int]:
-        """(lines written, lines known durable) by this writer so far."""
+        """(lines accepted, lines known durable) by this writer so far."""
         with self._lock:
-            return self._written, self._synced
+            return self._accepted, self._synced
 
     def pending_lines(self) -> int:
-        """Lines written but not yet known to be on disk."""
+        """Lines accepted but not yet known to be on disk."""
         with self._lock:
-            return self._written - self._synced
+            return self._accepted - self._synced
 
     def append(self, record: AuditRecord) -> None:
         """Write one line and make it durable before returning."""
-        self.write(record)
-        self.sync()
+        self.sync(self.write(record))
 
     def append_lazy(self, record: AuditRecord) -> None:
-        """Write one line; it becomes durable within LAZY_SYNC_S (or sooner, by the next sync)."""
-        self._lazy_upto = max(self._lazy_upto, self.write(record))
-        self._kick()
+        """Write one line now; it becomes durable within FLUSH_WINDOW_S (or sooner, by the next sync)."""
+        self.write(record)
+        self._ask(urgent=False)
 
-    def sync_soon(self, upto: int) -> None:
-        """Start making lines up to generation `upto` durable now, on the flusher thread (group commit): the
-        caller goes on at once; `sync(upto)` later waits for it (or does it) when it must."""
-        self._urgent = True
-        self._lazy_upto = max(self._lazy_upto, upto)
-        self._kick()
+    def sync_soon(self, upto: int | None = None, *, urgent: bool = True) -> None:
+        """Have the flusher thread make lines up to `upto` durable (group commit) while the caller goes on:
+        at once when `urgent` (a line the caller may soon wait for: `sync(upto)` then finds it done), else
+        within FLUSH_WINDOW_S."""
+        with self._lock:
+            if upto is not None and upto <= self._synced:
+                return
+        self._ask(urgent=urgent)
 
-    def _kick(self) -> None:
+    def _ask(self, *, urgent: bool) -> None:
+        if urgent:
+            self._urgent = True
+        elif self._due:
+            return  # a flush is already coming within the window: it takes this line too
+        self._due = True
         if self._flusher is None:
             self._wake = threading.Event()
             self._flusher = threading.Thread(target=self._flush_loop, name="audit-flush", daemon=True)
@@ -184,37 +262,46 @@ class AuditLog:
 
     def _flush_loop(self) -> None:
         assert self._wake is not None
+        wake = self._wake
         while True:
-            self._wake.wait()
-            self._wake.clear()
-            if self._closing:
-                return
-            # A pause, not a poll: a command sent meanwhile flushes this line with its own sent line, and then
-            # this flush has nothing left to do (it never flushes that command's line in its place). A sent line
-            # given to sync_soon is flushed at once: it is the group commit of a command already on the wire.
-            # Urgent flushes are still spaced GROUP_COMMIT_S apart: under a burst of commands one fdatasync
-            # takes every line written meanwhile (each flush costs the host ~70 us of CPU on this disk).
-            pause = LAZY_SYNC_S if not self._urgent else GROUP_COMMIT_S - (time.monotonic() - self._last_sync)
-            if pause > 0:
-                time.sleep(pause)
+            wake.wait()
+            # A window, not a poll: lines nobody waits for share one flush per FLUSH_WINDOW_S, because every
+            # fdatasync costs the host CPU and disk time that a control round trip feels (measured in
+            # bench/bench_control.py). An urgent request (a line a caller may wait for) ends the window;
+            # urgent flushes are still spaced GROUP_COMMIT_S apart, so one fdatasync takes a burst's lines.
+            deadline = time.monotonic() + FLUSH_WINDOW_S
+            while True:
+                wake.clear()
+                if self._closing:
+                    return
+                if self._urgent:
+                    pause = GROUP_COMMIT_S - (time.monotonic() - self._last_sync)
+                    if pause > 0:
+                        time.sleep(pause)
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0 or not wake.wait(left):
+                    break
             self._urgent = False
+            self._due = False  # before the flush: a line accepted from now on asks for the next one
             try:
-                self.sync(upto=self._lazy_upto)
-            except OSError:  # the fd was closed under us at close(), which syncs itself
+                self.sync()
+            except (OSError, ValueError):  # the fd was closed under us at close(), which syncs itself
                 return
             self._last_sync = time.monotonic()
 
     def close(self) -> None:
-        if self._fd is not None:
-            self.sync()
+        self.sync()
+        if self._flusher is not None and self._wake is not None:
             self._closing = True
-            if self._flusher is not None and self._wake is not None:
-                self._wake.set()
-                self._flusher.join()
-                self._flusher = None
+            self._wake.set()
+            self._flusher.join()
+            self._flusher = None
+        self.sync()  # anything the flusher took but had not written
+        if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-            self._closing = False
+        self._closing = False
 
 
 @dataclass

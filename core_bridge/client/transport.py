@@ -42,7 +42,7 @@ import orjson
 import zmq
 
 from core_bridge.audit import SENT, AuditLog, AuditRecord, default_path
-from core_bridge.client.audit_trail import Attempt, Outcome, attempt_record
+from core_bridge.client.audit_trail import Attempt, LineEncoder, Outcome, attempt_record
 from core_bridge.client.ids import derive_id, fresh_id
 from core_bridge.client.keyfile import read_curve_key
 from core_bridge.errors import (
@@ -65,6 +65,24 @@ PASSIVE_PAUSE_S = 0.02  # the only reachable node is passive: give it time to se
 # (ZMTP ERROR "400"); a wrong server key ends in a protocol failure instead.
 AUTH_FAILURE_EVENTS = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
 _MONITOR_HEADER = struct.Struct("=HI")
+
+
+class _SentLine:
+    """The generation of a call's sent audit line, once written (0: not yet)."""
+
+    __slots__ = ("gen",)
+
+    def __init__(self) -> None:
+        self.gen = 0
+
+
+def likely_tightening(command: Command, args: Mapping[str, Any]) -> bool:
+    """Whether a command will almost surely be a tightening control (acked before it is durable): a kill to a
+    level other than ACTIVE, or a cancel-all. Only when the audit flushes is chosen by it; a wrong guess is
+    corrected by the reply (docs/protocol.md §3.8 decides on the core)."""
+    if command is Command.CANCEL_ALL:
+        return True
+    return command is Command.SET_KILL and args.get("level") not in (None, "ACTIVE")
 
 
 class ControlChannel:
@@ -119,6 +137,7 @@ class ControlChannel:
         self._poller: zmq.Poller | None = None
         self._sock_endpoint = ""
         self._role: str | None = None
+        self._lines: LineEncoder | None = None  # the audit lines of the kill path (built on first use)
         self._last_refused = False
 
     # --- lifecycle -------------------------------------------------------------------------------------
@@ -217,14 +236,20 @@ class ControlChannel:
         expires_ns = time.time_ns() + budget_ms * 1_000_000
         att = Attempt(command, body, reason, req_id, time.perf_counter())
         after_send: Callable[[], None] | None = None
-        sent_gen = 0
+        sent = _SentLine()
         audit = self.audit
         if audit is not None and command in MUTATING:
-            # Write-ahead: the sent line is written before the command leaves and its flush starts as it leaves,
-            # on the audit's flusher thread (a group commit overlapping the round trip); a loosening outcome
-            # waits for it below, a tightening one does not (core_bridge.audit).
-            sent_gen = audit.write(self._record(att, None, None, phase=SENT))
-            after_send = partial(audit.sync_soon, sent_gen)
+            if self.version >= 2 and not wait_durable and likely_tightening(command, body):
+                # A kill's round trip carries no audit work: its sent line is written while the core works
+                # and flushed by the group commit, its outcome line is written off the caller's path
+                # (core_bridge.audit). Should the core answer "durable" (it was a loosening after all), the
+                # sent line is flushed before the outcome is reported, as for any loosening.
+                after_send = partial(self._write_sent, audit, att, sent)
+            else:
+                # Write-ahead: the sent line is written before the command leaves; its flush starts as the
+                # command leaves, on the flusher thread, overlapping the round trip.
+                sent.gen = audit.write(self._record(att, None, None, phase=SENT))
+                after_send = partial(audit.sync_soon, sent.gen)
         outcome: Outcome | None = None
         try:
             outcome = self._exchange(command, req_id, self._frame(command, req_id, reason, expires_ns, body,
@@ -237,25 +262,29 @@ class ControlChannel:
                 outcome = self._exchange(command, req_id, self._frame(command, req_id, reason, expires_ns, body,
                                                                       wait_durable))
         except (NoAckError, ProtocolError) as exc:
-            if audit is not None and sent_gen:
-                audit.sync(upto=sent_gen)
-            self._audit(att, None, exc)
+            if audit is not None and sent.gen:
+                audit.sync(upto=sent.gen)
+            self._audit(att, None, exc, lazy=bool(sent.gen))
             raise
         reply = outcome.reply
         assert reply is not None
-        if audit is not None and sent_gen and (reply.durable or wait_durable or not reply.ok or reply.v < 2):
-            audit.sync(upto=sent_gen)  # only an applied-not-yet-durable tightening ack goes on without it
+        if audit is not None and sent.gen and (reply.durable or wait_durable or not reply.ok or reply.v < 2):
+            audit.sync(upto=sent.gen)  # only an applied-not-yet-durable tightening ack goes on without it
         if reply.ok:
             if reply.durable:
                 outcome.durable_ns = outcome.applied_ns
             elif wait_durable:
                 self._await_durable(reply, outcome)
-            self._audit(att, outcome, None)
+            if audit is not None and sent.gen and not reply.durable and outcome.durable_ns is None:
+                done_ms = round((time.perf_counter() - att.t0) * 1000, 3)
+                audit.write_later(partial(self._line, att, outcome, "outcome", done_ms, outcome.applied_ns))
+            else:
+                self._audit(att, outcome, None, lazy=bool(sent.gen))
             self.last_outcome = outcome
             return reply
         err_cls = RoleDeniedError if reply.code == "AUTH_ROLE_DENIED" else CommandError
         err = err_cls(command.value, reply.code, reply.message, reply)
-        self._audit(att, outcome, err)
+        self._audit(att, outcome, err, lazy=bool(sent.gen))
         raise err
 
     def _frame(self, command: Command, req_id: str, reason: str, expires_ns: int, body: dict[str, Any],
@@ -365,17 +394,31 @@ class ControlChannel:
                     return reply
                 # A reply to some other id (or a late durable follow-up) is not ours; keep waiting.
 
-    def _audit(self, att: Attempt, outcome: Outcome | None, error: Exception | None) -> None:
+    def _audit(self, att: Attempt, outcome: Outcome | None, error: Exception | None, *, lazy: bool) -> None:
+        """One outcome line: flushed lazily (`lazy`: the attempt's sent line is already in the log), else
+        before returning."""
         if self.audit is None:
             return
         # Successful reads change nothing and `watch` polls them every second: only failures are kept.
         if att.command not in MUTATING and error is None:
             return
         record = self._record(att, outcome, error)
-        if att.command in MUTATING:
-            self.audit.append_lazy(record)  # its sent line is already durable
+        if lazy:
+            self.audit.append_lazy(record)
         else:
             self.audit.append(record)
+
+    def _write_sent(self, audit: AuditLog, att: Attempt, sent: _SentLine) -> None:
+        """The sent line of a command already on the wire, encoded while the core works on it; written and
+        flushed by the audit's group commit (or by the sync a durable ack asks for)."""
+        sent.gen = audit.write_soon(self._line(att, None, SENT))
+
+    def _line(self, att: Attempt, outcome: Outcome | None, phase: str, elapsed_ms: float | None = None,
+              ts_ns: int | None = None) -> bytes:
+        """A sent line, or an ok outcome line timed as of its reply (built after the call returned)."""
+        if self._lines is None:
+            self._lines = LineEncoder(self.operator, self.identity, self.role_name())
+        return self._lines.line(att, outcome, self._endpoint(), phase, elapsed_ms, ts_ns)
 
     def _record(self, att: Attempt, outcome: Outcome | None, error: Exception | None, *,
                 phase: str = "outcome") -> AuditRecord:

@@ -37,12 +37,18 @@ class ControlCommands(OrderPath):
     approval_keys: ApprovalKeys | None = None  # set by the server: what checks four-eyes approval records
 
     # ------------------------------------------------------------------ state -> gate
-    def refresh_risk(self) -> None:
-        """Recompile the gate's view after a control change (cheap: a few dicts)."""
+    def refresh_kill(self) -> None:
+        """The gate's view of the kill levels, after a kill: all a kill changes (the kill path of the control
+        loop recompiles nothing else: limits and buying power are re-parsed from text)."""
         st, r = self.state, self.risk
         r.kill_firm = st.kill_firm
         r.kill = st.kill
         r.state_unknown = st.state_unknown
+
+    def refresh_risk(self) -> None:
+        """Recompile the gate's view after a control change (a few dicts)."""
+        st, r = self.state, self.risk
+        self.refresh_kill()
         firm = st.limits["firm"]
         r.firm_limits = risk.Limits.compile(firm)
         r.account_limits = {a: risk.Limits.compile({**firm, **v}) for a, v in st.limits.items() if a != "firm"}
@@ -72,7 +78,7 @@ class ControlCommands(OrderPath):
                 levels.pop(key, None)
             else:
                 levels[key] = level
-        self.refresh_risk()
+        self.refresh_kill()
         if previous is not level:
             self._emit(now, EventType.KILL_STATE_CHANGED, qty=KILL_SCOPE_CODES[scope], price=int(level),
                        account=key if scope is KillScope.ACCOUNT and key else "",

@@ -178,6 +178,7 @@ class SocketServices(HaWiring):
         """Something waits for the disk: have the group commit wake the loop (and catch a flush that ended
         before it could see the request)."""
         self.commit.want_wake = True
+        self.commit.waiting()
         if self.commit.durable_version >= sv:
             self._on_durable()
 

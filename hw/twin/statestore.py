@@ -178,6 +178,18 @@ class StagedRecord:
     data: bytes
 
 
+_KEYS: dict[Path | str, str] = {}  # state_dir -> its absolute path: every control's save looks it up
+
+
+def _store_key(state_dir: Path | str) -> str:
+    key = _KEYS.get(state_dir)
+    if key is None:
+        if len(_KEYS) > 64:
+            _KEYS.clear()
+        key = _KEYS[state_dir] = os.path.abspath(state_dir)
+    return key
+
+
 def _stage(store: _LogStore, state: TwinState) -> StagedRecord | Literal[False] | None:
     """One log record with the changed top-level fields and the LRU operations, to go over the segment's
     zeros. None: nothing changed; False: it does not fit in the segment (the caller snapshots instead). The
@@ -194,7 +206,7 @@ def _stage(store: _LogStore, state: TwinState) -> StagedRecord | Literal[False] 
     record = frame_record(payload)
     if store.offset + len(record) > LOG_SEGMENT:
         return False
-    staged = StagedRecord(os.path.abspath(store.state_dir), store.fd, store.offset, record)
+    staged = StagedRecord(_store_key(store.state_dir), store.fd, store.offset, record)
     store.encoded.update(changed)
     state._journal.clear()
     store.records += 1
@@ -220,7 +232,7 @@ def abandon_log(state_dir: Path) -> None:
 
 def snapshot_due(state_dir: Path, state: TwinState) -> bool:
     """Whether the next save of `state` here writes a full snapshot instead of a log record."""
-    store = _STORES.get(os.path.abspath(state_dir))
+    store = _STORES.get(_store_key(state_dir))
     return (store is None or store.state is not state or store.applied is not state.applied
             or state._journal_lost or store.records >= COMPACT_RECORDS)
 
@@ -231,7 +243,7 @@ def stage_state(state_dir: Path, state: TwinState) -> StagedRecord | Literal["sn
     writes records itself and must flush them all before the snapshot replaces their log."""
     if snapshot_due(state_dir, state):
         return "snapshot"
-    store = _STORES[os.path.abspath(state_dir)]
+    store = _STORES[_store_key(state_dir)]
     staged = _stage(store, state)
     return "snapshot" if staged is False else staged
 

@@ -14,7 +14,7 @@ import orjson
 import pytest
 import zmq.auth
 
-from core_bridge.audit import SENT, UNRECORDED, AuditLog, AuditRecord, default_path, read_audit
+from core_bridge.audit import SENT, UNRECORDED, AuditLog, default_path, read_audit
 from core_bridge.client.commands import CoreClient
 from core_bridge.errors import AuthRefusedError, CommandError, NoAckError, RoleDeniedError
 from core_bridge.protocol import Reply
@@ -171,11 +171,8 @@ class HeldFlushAudit(AuditLog):
     """The real audit log whose group-commit thread never gets to run: what is durable when a call returns
     is then only what the call itself waited for."""
 
-    def sync_soon(self, upto: int) -> None:
+    def _ask(self, *, urgent: bool) -> None:
         pass
-
-    def append_lazy(self, record: AuditRecord) -> None:
-        self.write(record)
 
 
 def test_loosening_when_acked_then_its_sent_line_was_durable_before_the_call_returned(twin_core: TwinHandle,
@@ -188,6 +185,36 @@ def test_loosening_when_acked_then_its_sent_line_was_durable_before_the_call_ret
     # The resume's outcome line is the last written; its sent line, one before it, was on disk when the call
     # returned: a loosening outcome waits for the write-ahead line.
     assert (written, synced) == (4, 3)
+
+
+def test_kill_when_the_core_finds_it_loosening_then_its_sent_line_was_durable_before_the_call_returned(
+        twin_core: TwinHandle, tmp_path: Path) -> None:
+    audit = HeldFlushAudit(tmp_path / "control.jsonl")
+    with client(twin_core, audit=audit) as c:
+        c.set_kill("firm", None, "HALTED", "halt")
+        # A kill level below the current one loosens: the client guessed tightening (sent line written after
+        # the frame left, no flush asked), the durable ack corrects it before the call returns.
+        reply = c.set_kill("firm", None, "REDUCE_ONLY", "step down: a loosening")
+        assert reply.durable
+        assert audit.generations() == (4, 3)  # halt sent + outcome, step-down sent durable, its outcome lazy
+        c.set_kill("firm", None, "ACTIVE", "reset")
+
+
+def test_kill_when_acked_then_its_outcome_line_is_timed_as_of_the_reply(twin_core: TwinHandle,
+                                                                        tmp_path: Path) -> None:
+    audit = HeldFlushAudit(tmp_path / "control.jsonl")
+    with client(twin_core, audit=audit) as c:
+        t0 = time.time_ns()
+        c.set_kill("firm", None, "REDUCE_ONLY", "tightening: outcome line built later")
+        t1 = time.time_ns()
+        outcome = c.last_outcome
+        c.set_kill("firm", None, "ACTIVE", "reset")
+    audit.close()
+    raw = [orjson.loads(x) for x in (tmp_path / "control.jsonl").read_bytes().splitlines()]
+    first = [x for x in raw if x["reason"] == "tightening: outcome line built later"]
+    assert [x["phase"] for x in first] == [SENT, "outcome"]
+    assert outcome is not None and first[1]["ts_ns"] == outcome.applied_ns and t0 <= first[1]["ts_ns"] <= t1
+    assert 0 < first[1]["elapsed_ms"] <= (t1 - t0) / 1e6
 
 
 def test_kill_when_acked_before_durable_then_the_caller_is_not_held_by_the_audit_flush(twin_core: TwinHandle,

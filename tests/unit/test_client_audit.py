@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
+
 from core_bridge.audit import SENT, UNRECORDED, AuditLog, AuditQuery, AuditRecord, read_audit, utc_text
 from tests.polling import wait_for
 
@@ -125,3 +127,68 @@ def test_sync_soon_when_given_a_sent_line_then_the_flusher_makes_it_durable_with
     wait_for(lambda: log.generations()[1] >= gen, timeout=5, what="the group commit of the sent line")
     log.close()
     assert [r["id"] for r in read_audit(tmp_path / "a.jsonl").records] == ["a"]
+
+
+class _NoFlusher(AuditLog):
+    """The real writer with its flusher thread never started: only what a caller does reaches the file."""
+
+    def _ask(self, *, urgent: bool) -> None:
+        pass
+
+
+def test_write_later_when_a_line_is_written_after_it_then_the_queued_line_lands_first(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    log = _NoFlusher(path)
+    built: list[str] = []
+
+    def make() -> bytes:
+        built.append("a")
+        return _outcome("set_kill", 10, "a").to_json()
+
+    assert log.write_later(make) == 1
+    assert built == [] and not path.exists()  # nothing built or written on the caller's path
+    assert log.write(_sent("set_kill", 20, "b")) == 2
+    assert built == ["a"] and log.generations() == (2, 0)
+    assert [orjson.loads(x)["id"] for x in path.read_bytes().splitlines()] == ["a", "b"]
+    log.sync(upto=1)
+    assert log.generations() == (2, 2)  # one flush covers everything written before it
+    log.close()
+
+
+def test_write_later_when_nothing_follows_then_the_flusher_writes_it_and_makes_it_durable(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "a.jsonl")
+    log.write_later(lambda: _outcome("set_kill", 10, "a").to_json())
+    wait_for(lambda: log.pending_lines() == 0, timeout=5, what="the flusher's window")
+    assert [r["id"] for r in read_audit(tmp_path / "a.jsonl").records] == ["a"]
+    log.close()
+
+
+def test_close_when_lines_are_queued_then_they_are_written_and_durable(tmp_path: Path) -> None:
+    log = _NoFlusher(tmp_path / "a.jsonl")
+    log.write_later(lambda: _outcome("set_kill", 10, "a").to_json())
+    log.write_later(lambda: _outcome("set_kill", 11, "b").to_json())
+    log.close()
+    assert log.pending_lines() == 0
+    assert [r["id"] for r in read_audit(tmp_path / "a.jsonl").records] == ["a", "b"]
+
+
+def test_line_encoder_when_sent_or_ok_then_the_same_line_as_the_record_gives() -> None:
+    import time
+
+    from core_bridge.client.audit_trail import Attempt, LineEncoder, Outcome, attempt_record
+    from core_bridge.protocol import Command, Reply
+
+    att = Attempt(Command.SET_KILL, {"scope": "firm", "key": None, "level": "HALTED"}, "halt", "operator:ab12",
+                  time.perf_counter())
+    reply = Reply(id="operator:ab12", ok=True, code="OK", state_version=42, v=2, durable_version=41)
+    outcome = Outcome(reply, 1, "tcp://127.0.0.1:7001", applied_ns=1_763_800_000_123_456_789)
+    who = {"operator": "jdoe", "identity": "operator", "role": "operator", "endpoint": "tcp://127.0.0.1:7001"}
+    lines = LineEncoder("jdoe", "operator", "operator")
+    for phase, out in ((SENT, None), ("outcome", outcome)):
+        fast = orjson.loads(lines.line(att, out, who["endpoint"], phase, 0.25 if out else None,
+                                       1_763_800_000_000_000_000))
+        record = attempt_record(att, out, None, phase=phase, **who)
+        record.ts_ns = 1_763_800_000_000_000_000
+        if out is not None:
+            record.elapsed_ms = 0.25
+        assert fast == orjson.loads(record.to_json())
