@@ -1,8 +1,14 @@
-"""`eod-capture` (16:30 ET): close journal gaps by rewind, seal the day's journal, verify it, load the ops DB."""
+"""`eod-capture` (16:30 ET): close journal gaps by rewind, seal the day's journal, verify it, load the ops DB.
+
+The load runs in this process for a small day (or on SQLite); a big day on PostgreSQL is cut into partitions
+of whole segments (flows/store/load_partitions.py) loaded as `store-load-partition` tasks of the
+`store-load-partitions` subflow on Dask (the CAT job's cluster settings), each COPYing its own segments.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -11,6 +17,38 @@ from prefect.artifacts import create_markdown_artifact
 from core_bridge.settings import load_settings
 from flows.calendars import is_session
 from flows.dates import parse_date
+
+
+@task(name="store-load-partition", retries=2, retry_delay_seconds=1)
+def store_load_partition(db_url: str, paths: list[str]) -> int:
+    """One run of whole sealed segments, read and COPYed by the worker this runs on; returns rows inserted."""
+    from flows.store.load_partitions import load_partition
+
+    return load_partition(db_url, paths)
+
+
+@flow(name="store-load-partitions")
+def store_load_partitions(db_url: str, groups: list[list[str]]) -> int:
+    """The partitions of a big day's load as tasks of this subflow's task runner (Dask)."""
+    return sum(f.result() for f in store_load_partition.map(db_url, groups))
+
+
+def load_journal(engine: Any, journal_dir: Path) -> Any:
+    """Load every pending sealed segment: here for a small day, else partition by partition on Dask."""
+    from flows.cat.partitions import CatScale
+    from flows.orchestration.dask_runner import dask_task_runner
+    from flows.store.load_partitions import StoreLoadScale, loaded, plan_load
+    from flows.store.loader import load_segments
+
+    settings = load_settings()
+    scale = StoreLoadScale.from_settings(settings)
+    plan = plan_load(engine, str(journal_dir), scale.partition_events)
+    if scale.use_cluster(engine.dialect.name, plan):
+        runner: Any = dask_task_runner(CatScale.from_settings(settings))
+        rows = store_load_partitions.with_options(task_runner=runner)(settings.db_url, plan.groups)
+    else:
+        rows = sum(load_segments(engine, paths) for paths in plan.groups)
+    return loaded(plan, rows)
 
 
 @task(name="close-gaps-seal-load", tags=["journal"])
@@ -22,7 +60,7 @@ def close_gaps_seal_load(deadline_s: float) -> dict[str, Any]:
     upgrade(settings.db_url)
     engine = make_engine(settings.db_url)
     try:
-        return asdict(run_eod(settings, engine, deadline_s))
+        return asdict(run_eod(settings, engine, deadline_s, load=load_journal))
     finally:
         engine.dispose()
 

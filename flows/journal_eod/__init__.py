@@ -10,6 +10,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,7 +109,10 @@ def catch_up(settings: Settings, target: tuple[int, int], deadline_s: float = 60
     return "in-process-capture", reached
 
 
-def seal_verify_load(settings: Settings, engine: Any) -> tuple[str | None, dict[str, Any], Any]:
+def seal_verify_load(settings: Settings, engine: Any,
+                     load: Callable[[Any, Path], Any] | None = None) -> tuple[str | None, dict[str, Any], Any]:
+    """Seal and verify the journal, then load it with `load(engine, journal_dir)` (default: in this process,
+    segment by segment; the flow passes a loader that spreads a big day over Dask)."""
     from core_bridge.journal.seal import seal_journal
     from core_bridge.journal.verify import verify
     from flows.store.loader import load_sealed_segments
@@ -118,14 +122,15 @@ def seal_verify_load(settings: Settings, engine: Any) -> tuple[str | None, dict[
     if not report.ok:
         first = report.first_problem
         raise RuntimeError(f"journal verification failed: {first}")
-    loaded = load_sealed_segments(engine, settings.journal_dir)
+    loaded = (load or load_sealed_segments)(engine, settings.journal_dir)
     return (str(Path(seg.path).name) if seg is not None else None), report.to_dict(), loaded
 
 
-def run_eod(settings: Settings, engine: Any, deadline_s: float = 60.0) -> EodResult:
+def run_eod(settings: Settings, engine: Any, deadline_s: float = 60.0,
+            load: Callable[[Any, Path], Any] | None = None) -> EodResult:
     epoch, last = core_position(settings)
     how, durable = catch_up(settings, (epoch, last), deadline_s) if last > 0 else ("nothing-to-capture", (epoch, 0))
-    sealed, ver, loaded = seal_verify_load(settings, engine)
+    sealed, ver, loaded = seal_verify_load(settings, engine, load)
     return EodResult(
         core_epoch=epoch,
         core_last_seq=last,

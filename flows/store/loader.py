@@ -2,8 +2,11 @@
 
 Idempotent by (epoch, seq): records already in the store are skipped, so re-running a load (or loading
 overlapping ranges) stores every record exactly once. One call is one transaction: a batch is stored whole
-or not at all. Concurrent loaders are serialised (PostgreSQL table lock; SQLite BEGIN IMMEDIATE), so the
-"what is already there" check and the insert cannot interleave.
+or not at all. Concurrent loaders of the same sequence range are serialised, so the "what is already there"
+check and the insert cannot interleave: on PostgreSQL by transaction advisory locks on the batch's blocks of
+2^20 sequence numbers per epoch (taken in order, so loaders never deadlock), which lets loaders of other
+ranges (the partitions of a parallel load, `load_segments`) COPY at the same time; on SQLite by BEGIN
+IMMEDIATE (one writer at a time).
 
 Speed: records are decoded as numpy column arrays and go through the DBAPI connection (the ORM would cost
 ~25x). PostgreSQL gets binary COPY streams built by numpy (pg_copy.py) straight into both tables, no
@@ -23,6 +26,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine
 
+from core_bridge.journal.segment import SegmentInfo
 from core_bridge.protocol import EVENT_DTYPE
 from flows.errors import StoreError
 from flows.store.event_columns import (
@@ -68,23 +72,36 @@ def load_events(engine: Engine, records: np.ndarray) -> int:
     raise StoreError(f"no bulk loader for database backend {backend!r}")
 
 
-def load_sealed_segments(engine: Engine, journal_dir: str | Path) -> SegmentsLoaded:
-    """Load every sealed journal segment not yet fully in the store, one transaction per segment.
+def pending_segments(engine: Engine, journal_dir: str | Path) -> tuple[list[SegmentInfo], int]:
+    """(sealed segments not yet fully in the store, in journal order; how many sealed segments there are).
+    A segment whose whole seq range is stored is left out without reading it."""
+    from core_bridge.journal.reader import iter_sealed_segments
 
-    A segment whose whole seq range is already stored is skipped without reading it. Each segment read is
-    CRC- and sequence-checked by the journal reader (JournalCorruptError names file and record); the seal
-    chain is `core_bridge.journal.verify`'s job, which the end-of-day flow runs before loading.
-    """
-    from core_bridge.journal.reader import iter_sealed_segments, read_segment
-
-    segments = skipped = rows = 0
+    todo: list[SegmentInfo] = []
+    total = 0
     for info in iter_sealed_segments(journal_dir):
-        segments += 1
-        if info.count == 0 or _stored_count(engine, info.epoch, info.first_seq, info.last_seq) == info.count:
-            skipped += 1
-            continue
-        rows += load_events(engine, read_segment(info.path))
-    return SegmentsLoaded(segments, skipped, rows)
+        total += 1
+        if info.count and _stored_count(engine, info.epoch, info.first_seq, info.last_seq) != info.count:
+            todo.append(info)
+    return todo, total
+
+
+def load_segments(engine: Engine, paths: Iterable[str | Path]) -> int:
+    """Load these segments, one transaction each (a partition of a parallel load); returns rows inserted.
+    Each is CRC- and sequence-checked by the journal reader (JournalCorruptError names file and record)."""
+    from core_bridge.journal.reader import read_segment
+
+    return sum(load_events(engine, read_segment(path)) for path in paths)
+
+
+def load_sealed_segments(engine: Engine, journal_dir: str | Path) -> SegmentsLoaded:
+    """Load every sealed journal segment not yet fully in the store, one transaction per segment, here.
+
+    The seal chain is `core_bridge.journal.verify`'s job, which the end-of-day flow runs before loading.
+    """
+    todo, total = pending_segments(engine, journal_dir)
+    rows = load_segments(engine, [info.path for info in todo])
+    return SegmentsLoaded(total, total - len(todo), rows)
 
 
 # --- what is already stored ------------------------------------------------------------------------------
@@ -132,6 +149,19 @@ def _new_mask(cur: Any, recs: np.ndarray, param: str) -> np.ndarray | None:
 
 # --- PostgreSQL ------------------------------------------------------------------------------------------
 
+LOCK_BLOCK_BITS = 20  # a range lock covers 2^20 sequence numbers of one epoch
+
+
+def range_lock_keys(recs: np.ndarray) -> list[int]:
+    """The advisory-lock keys of the (epoch, seq-block)s that (epoch, seq)-sorted `recs` touch, ascending:
+    (epoch << 32 | block) in the signed 64-bit key space PostgreSQL's advisory locks take."""
+    keys: set[int] = set()
+    for epoch, a, b in _epoch_ranges(recs):
+        lo, hi = int(recs["seq"][a]) >> LOCK_BLOCK_BITS, int(recs["seq"][b - 1]) >> LOCK_BLOCK_BITS
+        keys.update(((epoch & 0x7FFF_FFFF) << 32) | (blk & 0xFFFF_FFFF) for blk in range(lo, hi + 1))
+    return sorted(keys)
+
+
 
 def _copy_sql(table: str, columns: Iterable[tuple[str, str, str]]) -> str:
     return f"COPY {table} ({', '.join(c for c, _f, _k in columns)}) FROM STDIN (FORMAT BINARY)"
@@ -158,7 +188,8 @@ def _load_postgresql(engine: Engine, recs: np.ndarray) -> int:
         assert conn is not None
         try:
             with conn.cursor() as cur:
-                cur.execute(f"LOCK TABLE {EVENTS_TABLE}, {EXECUTIONS_TABLE} IN SHARE ROW EXCLUSIVE MODE")
+                for key in range_lock_keys(recs):
+                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
                 keep = _new_mask(cur, recs, "%s")
                 if keep is not None:
                     recs = recs[keep]
