@@ -1,8 +1,9 @@
 """`eod-capture` (16:30 ET): close journal gaps by rewind, seal the day's journal, verify it, load the ops DB.
 
-The load runs in this process for a small day (or on SQLite); a big day on PostgreSQL is cut into partitions
-of whole segments (flows/store/load_partitions.py) loaded as `store-load-partition` tasks of the
-`store-load-partitions` subflow on Dask (the CAT job's cluster settings), each COPYing its own segments.
+The load runs in this process, unless a Dask cluster is configured (`cat.dask_address`) and the day is big
+(`store.dask_min_events`) on PostgreSQL: then it is cut into partitions of whole segments
+(flows/store/load_partitions.py) loaded as `store-load-partition` tasks of the `store-load-partitions`
+subflow, each COPYing its own segments.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ def load_journal(engine: Any, journal_dir: Path) -> Any:
     settings = load_settings()
     scale = StoreLoadScale.from_settings(settings)
     plan = plan_load(engine, str(journal_dir), scale.partition_events)
-    if scale.use_cluster(engine.dialect.name, plan):
-        runner: Any = dask_task_runner(CatScale.from_settings(settings))
+    cluster = CatScale.from_settings(settings)
+    if scale.use_cluster(engine.dialect.name, plan, cluster.dask_address):
+        runner: Any = dask_task_runner(cluster)
         rows = store_load_partitions.with_options(task_runner=runner)(settings.db_url, plan.groups)
     else:
         rows = sum(load_segments(engine, paths) for paths in plan.groups)

@@ -4,8 +4,13 @@ Why: one loader COPYs ~66 k rows/s, so a 1 B-event day would take hours in one s
 run of whole segments that its task reads (CRC-checked) and COPYs itself, one transaction per segment; only
 row counts travel back. Loaders of different sequence ranges do not wait for each other (the loader's range
 locks, flows/store/loader.py), and a rerun, a retried task or a concurrent loader of the same range stores
-every record once (idempotent by (epoch, seq)). Only PostgreSQL gains: SQLite has one writer at a time, so it
-keeps the single-process path.
+every record once (idempotent by (epoch, seq)).
+
+When it pays (bench/bench_store_scale.py): only with a database that has cores and WAL bandwidth to spare
+for more COPY streams, i.e. a cluster of its own (`cat.dask_address`). On one 2-core host with one disk the
+single stream already keeps the loader (~30 % of a core), its PostgreSQL backend (~50 %) and the WAL writes
+busy at ~245,000 rows/s; two streams there measured 1.77x slower at 2 M events, 1.31x at 4 M and 1.05x at
+10 M. So a LocalCluster is never started for the load, and SQLite (one writer at a time) always loads here.
 """
 
 from __future__ import annotations
@@ -29,13 +34,13 @@ class StoreLoadScale:
     """How the load spreads out (settings `store.*`, env `COLO_OPS_STORE_*`).
 
     partition_events   records per partition (whole segments, so a partition may hold more; default 1,000,000)
-    dask_min_events    below this many pending records the load runs in the flow's process (default 2,000,000:
-                       measured by bench/bench_store_load.py; the cluster's start-up is not repaid sooner)
-    The cluster itself is the CAT job's (`cat.dask_address`, `cat.dask_workers`, `cat.dask_memory_limit`).
+    dask_min_events    below this many pending records the load runs in the flow's process even with a cluster
+                       (default 10,000,000: the cluster's fixed cost measured 10-22 s)
+    The cluster is the CAT job's `cat.dask_address`; without one the load runs in the flow's process.
     """
 
     partition_events: int = 1_000_000
-    dask_min_events: int = 2_000_000
+    dask_min_events: int = 10_000_000
 
     @classmethod
     def from_settings(cls, settings: Any) -> StoreLoadScale:
@@ -43,8 +48,9 @@ class StoreLoadScale:
         return cls(int(settings.get("store.partition_events", d.partition_events)),
                    int(settings.get("store.dask_min_events", d.dask_min_events)))
 
-    def use_cluster(self, backend: str, plan: LoadPlan) -> bool:
-        return backend == "postgresql" and len(plan.groups) > 1 and plan.events >= self.dask_min_events
+    def use_cluster(self, backend: str, plan: LoadPlan, dask_address: str) -> bool:
+        return (bool(dask_address) and backend == "postgresql" and len(plan.groups) > 1
+                and plan.events >= self.dask_min_events)
 
 
 def plan_load(engine: Any, journal_dir: str, partition_events: int) -> LoadPlan:

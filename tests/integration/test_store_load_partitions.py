@@ -96,9 +96,11 @@ def test_plan_load_when_segments_pending_then_runs_of_whole_segments_and_stored_
     plan = plan_load(pg_engine, str(tmp_path / "journal"), partition_events=200)
     assert (plan.segments, plan.skipped, plan.events) == (5, 1, 400)
     assert [len(g) for g in plan.groups] == [2, 2]
-    assert StoreLoadScale(200, 400).use_cluster("postgresql", plan)
-    assert not StoreLoadScale(200, 401).use_cluster("postgresql", plan)  # below the crossover: in process
-    assert not StoreLoadScale(200, 0).use_cluster("sqlite", plan)  # one writer at a time: nothing to gain
+    cluster = "tcp://10.0.0.5:8786"
+    assert StoreLoadScale(200, 400).use_cluster("postgresql", plan, cluster)
+    assert not StoreLoadScale(200, 401).use_cluster("postgresql", plan, cluster)  # below the crossover
+    assert not StoreLoadScale(200, 0).use_cluster("sqlite", plan, cluster)  # one writer at a time
+    assert not StoreLoadScale(200, 0).use_cluster("postgresql", plan, "")  # no cluster of its own: in process
 
 
 def test_eod_load_when_partitions_run_on_dask_then_same_rows_as_the_single_process_load(
