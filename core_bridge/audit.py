@@ -134,6 +134,7 @@ class AuditLog:
         self._synced = 0  # generation known to be on disk
         self._queued: list[bytes | Callable[[], bytes]] = []  # lines accepted, not yet written
         self._queued_bytes = 0  # of the queued lines already encoded
+        self._built = 0  # queued lines before this index are encoded
         self._wake: threading.Event | None = None
         self._flusher: threading.Thread | None = None
         self._closing = False
@@ -148,11 +149,15 @@ class AuditLog:
         return self._fd
 
     def _encode_queued_locked(self) -> None:
-        """Build the queued lines still unbuilt (the caller holds `_lock`)."""
-        for i, item in enumerate(self._queued):
+        """Build the queued lines still unbuilt (the caller holds `_lock`): only those queued since the last
+        build, so a long queue between two flushes costs nothing more per line."""
+        queued = self._queued
+        for i in range(self._built, len(queued)):
+            item = queued[i]
             if not isinstance(item, bytes):
-                self._queued[i] = line = item()
+                queued[i] = line = item()
                 self._queued_bytes += len(line)
+        self._built = len(queued)
 
     def _write_out(self, line: bytes = b"") -> int:
         """Write the queued lines, then `line` (if any), in one write; returns the generation written up to.
@@ -160,7 +165,7 @@ class AuditLog:
         with self._io_lock:
             with self._lock:
                 queued, self._queued = self._queued, []
-                self._queued_bytes = 0
+                self._queued_bytes = self._built = 0
                 if line:
                     self._accepted += 1
                 upto = self._accepted
@@ -187,9 +192,10 @@ class AuditLog:
         journal of another process's flush. Queued unbuilt lines are built here, in order. Returns its
         generation."""
         with self._lock:
-            if self._queued:
+            if self._built < len(self._queued):
                 self._encode_queued_locked()
             self._queued.append(line)
+            self._built += 1
             self._queued_bytes += len(line)
             self._accepted += 1
             gen = self._accepted
@@ -357,9 +363,11 @@ def read_audit(path: Path, query: AuditQuery | None = None) -> AuditRead:
             continue
         if rid in pending:
             key = pending.pop(rid)
-            # The attempt's time is when it was sent; the outcome line adds how long the reply took.
+            # The attempt's time is when it was sent; the outcome line adds how long the reply took. An ok
+            # outcome of the kill path carries only what the reply added: the rest is its sent line's.
             sent = merged[key]
-            merged[key] = obj | {"ts_ns": sent.get("ts_ns"), "utc": sent.get("utc")}
+            merged[key] = {k: v for k, v in sent.items() if k != "result"} | obj | {"ts_ns": sent.get("ts_ns"),
+                                                                               "utc": sent.get("utc")}
         else:
             merged[rid if rid not in merged else f"{rid}#{n}"] = obj
     ordered = list(merged.values())

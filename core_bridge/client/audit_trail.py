@@ -82,10 +82,10 @@ def attempt_record(att: Attempt, outcome: Outcome | None, error: Exception | Non
 
 
 class LineEncoder:
-    """The JSON lines `attempt_record(...).to_json()` gives for a sent line or an ok outcome, with the fields
-    fixed for a client (operator, key name, role, endpoint) encoded once: the kill path's audit lines cost a
-    couple of microseconds of CPU each, on a host whose cores the core's own round trip needs (a test keeps
-    the two encodings equal)."""
+    """The kill path's audit lines, cheap to build: the sent line `attempt_record(...).to_json()` gives, with
+    the fields fixed for a client (operator, key name, role, endpoint) encoded once, and a slim ok-outcome
+    line. Each costs a couple of microseconds of CPU on a host whose cores the core's own round trip needs
+    (a test keeps them equal to the records, once merged)."""
 
     def __init__(self, operator: str, identity: str, role: str | None) -> None:
         self._static = {"operator": operator, "identity": identity, "role": role}
@@ -97,27 +97,31 @@ class LineEncoder:
             prefix = self._prefixes[endpoint] = orjson.dumps(self._static | {"endpoint": endpoint})[:-1] + b","
         return prefix
 
-    def line(self, att: Attempt, outcome: Outcome | None, endpoint: str, phase: str = "outcome",
-             elapsed_ms: float | None = None, ts_ns: int | None = None) -> bytes:
+    def sent(self, att: Attempt, endpoint: str, ts_ns: int | None = None) -> bytes:
+        """The whole sent line: who, which key, what, why, the id."""
         args = att.args
-        reply = outcome.reply if outcome else None
-        ok = phase != SENT
         ts = time.time_ns() if ts_ns is None else ts_ns
-        applied = reply is not None and reply.ok and outcome is not None
         dyn = orjson.dumps({
             "utc": utc_text(ts), "command": att.command.value, "scope": args.get("scope"),
             "key": args.get("key") if "scope" in args else args.get("account"), "reason": att.reason,
-            "args": audit_args(args), "result": "ok" if ok else SENT, "code": reply.code if reply else None,
-            "state_version": reply.state_version if reply else None, "id": att.req_id,
-            "attempts": outcome.attempts if outcome else None,
-            "elapsed_ms": (round((time.perf_counter() - att.t0) * 1000, 3) if elapsed_ms is None else elapsed_ms)
-            if ok else None,
-            "message": reply.message if reply and reply.message else "", "phase": phase,
-            "applied_ns": outcome.applied_ns if applied and outcome else None,
-            "durable_ns": outcome.durable_ns if applied and outcome else None,
-            "durable_version": reply.durable_version if reply else None, "ts_ns": ts,
+            "args": audit_args(args), "result": SENT, "code": None, "state_version": None, "id": att.req_id,
+            "attempts": None, "elapsed_ms": None, "message": "", "phase": SENT, "applied_ns": None,
+            "durable_ns": None, "durable_version": None, "ts_ns": ts,
         }, option=orjson.OPT_APPEND_NEWLINE)
-        return self._prefix(outcome.endpoint if outcome else endpoint) + dyn[1:]
+        return self._prefix(endpoint) + dyn[1:]
+
+    @staticmethod
+    def ok(att: Attempt, outcome: Outcome, elapsed_ms: float, ts_ns: int) -> bytes:
+        """The outcome line of an ok ack whose sent line is already in the log: only what the reply added
+        (readers merge it over the sent line: `read_audit`), about half the bytes of a whole line."""
+        reply = outcome.reply
+        assert reply is not None
+        return orjson.dumps({
+            "utc": utc_text(ts_ns), "id": att.req_id, "phase": "outcome", "result": "ok", "code": reply.code,
+            "state_version": reply.state_version, "endpoint": outcome.endpoint, "attempts": outcome.attempts,
+            "elapsed_ms": elapsed_ms, "message": reply.message or "", "applied_ns": outcome.applied_ns,
+            "durable_ns": outcome.durable_ns, "durable_version": reply.durable_version, "ts_ns": ts_ns,
+        }, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def audit_args(args: dict[str, Any]) -> dict[str, Any]:

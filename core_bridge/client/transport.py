@@ -277,7 +277,7 @@ class ControlChannel:
                 self._await_durable(reply, outcome)
             if audit is not None and sent.gen and not reply.durable and outcome.durable_ns is None:
                 done_ms = round((time.perf_counter() - att.t0) * 1000, 3)
-                audit.write_later(partial(self._line, att, outcome, "outcome", done_ms, outcome.applied_ns))
+                audit.write_later(partial(LineEncoder.ok, att, outcome, done_ms, outcome.applied_ns or time.time_ns()))
             else:
                 self._audit(att, outcome, None, lazy=bool(sent.gen))
             self.last_outcome = outcome
@@ -411,14 +411,12 @@ class ControlChannel:
     def _write_sent(self, audit: AuditLog, att: Attempt, sent: _SentLine) -> None:
         """The sent line of a command already on the wire, encoded while the core works on it; written and
         flushed by the audit's group commit (or by the sync a durable ack asks for)."""
-        sent.gen = audit.write_soon(self._line(att, None, SENT))
+        sent.gen = audit.write_soon(self._sent_line(att))
 
-    def _line(self, att: Attempt, outcome: Outcome | None, phase: str, elapsed_ms: float | None = None,
-              ts_ns: int | None = None) -> bytes:
-        """A sent line, or an ok outcome line timed as of its reply (built after the call returned)."""
+    def _sent_line(self, att: Attempt) -> bytes:
         if self._lines is None:
             self._lines = LineEncoder(self.operator, self.identity, self.role_name())
-        return self._lines.line(att, outcome, self._endpoint(), phase, elapsed_ms, ts_ns)
+        return self._lines.sent(att, self._endpoint())
 
     def _record(self, att: Attempt, outcome: Outcome | None, error: Exception | None, *,
                 phase: str = "outcome") -> AuditRecord:

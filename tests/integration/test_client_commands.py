@@ -211,7 +211,8 @@ def test_kill_when_acked_then_its_outcome_line_is_timed_as_of_the_reply(twin_cor
         c.set_kill("firm", None, "ACTIVE", "reset")
     audit.close()
     raw = [orjson.loads(x) for x in (tmp_path / "control.jsonl").read_bytes().splitlines()]
-    first = [x for x in raw if x["reason"] == "tightening: outcome line built later"]
+    (sent,) = [x for x in raw if x.get("reason") == "tightening: outcome line built later"]
+    first = [x for x in raw if x["id"] == sent["id"]]
     assert [x["phase"] for x in first] == [SENT, "outcome"]
     assert outcome is not None and first[1]["ts_ns"] == outcome.applied_ns and t0 <= first[1]["ts_ns"] <= t1
     assert 0 < first[1]["elapsed_ms"] <= (t1 - t0) / 1e6
