@@ -370,10 +370,11 @@ def main() -> None:
     c_raw_name = "raw pyzmq kill round trip to the same C core"
     bare_med, cold_med = statistics.median(bare), statistics.median(cold)
     print(f"note: {len(kills):,} kills per twin series, {len(pairs['resume']):,} kill+resume pairs, "
-          f"{len(ref['kill']):,} kills per C-core series. A kill is tightening: the twin acks it once applied and "
-          "its group-commit thread writes + fdatasyncs the state log after; the audited client also flushes its "
-          "write-ahead `sent` line while the core works (an append + fdatasync, same disk). A resume is a "
-          "loosening: acked after one state-log flush.", flush=True)
+          f"{len(ref['kill']):,} kills per C-core series. A kill is tightening: the core acks it once applied and "
+          "makes it durable by its group commit after (the twin gathers up to 1 ms of changes per flush); the "
+          "audited client encodes its lines while the core works and writes + fdatasyncs them by its own group "
+          "commit (every 100 ms or 256 KiB, same disk). A resume is a loosening: acked after one state-log flush.",
+          flush=True)
     emit("control", [
         Figure("twin: kill round trip p50 (CoreClient, audited)", p50(kills), "us", p50(raw), f"{raw_name} p50"),
         Figure("twin: kill round trip p99 (CoreClient, audited)", p99(kills), "us", p99(raw), f"{raw_name} p99",

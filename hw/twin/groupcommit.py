@@ -67,6 +67,7 @@ class GroupCommit:
         self.delay_s = delay_s
         self.coalesce_ns = coalesce_ns
         self._hurry = False  # a drain waits: flush what is queued now
+        self._idle = False  # the flusher waits for a first record (only then does `submit` notify)
         self.failed: BaseException | None = None
         # The loop holds acks or follow-ups waiting for the disk: only then does a flush wake it (a kill-only
         # stream never waits, so it is not woken once per flush). The loop re-checks durable_version after
@@ -102,7 +103,8 @@ class GroupCommit:
         with self._cond:
             self._queue.append((staged, version, time.monotonic_ns()))
             self.submitted_version = max(self.submitted_version, version)
-            self._cond.notify()
+            if self._idle:  # a flusher gathering a batch wakes at its deadline, or on `waiting()`
+                self._cond.notify()
 
     def waiting(self) -> None:
         """The loop now waits for the disk: end a coalescing wait (`want_wake` is already set)."""
@@ -174,7 +176,9 @@ class GroupCommit:
         while True:
             with self._cond:
                 while not self._queue and not self._closing:
+                    self._idle = True
                     self._cond.wait()
+                    self._idle = False
                 if not self._queue:
                     return
                 # Nobody waits for this flush (a stream of tightening controls): let it gather what the loop

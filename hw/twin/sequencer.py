@@ -15,6 +15,10 @@ import numpy as np
 from core_bridge.protocol import EVENT_DTYPE, EventType
 
 
+_NO_EVENTS = np.zeros(0, dtype=EVENT_DTYPE)
+_NO_EVENTS.flags.writeable = False
+
+
 class EventSequencer:
     """Mixin of `engine.CoreEngine` (which initialises these fields): seq, timestamps, pending events."""
 
@@ -50,7 +54,7 @@ class EventSequencer:
 
     def drain(self) -> np.ndarray:
         if not self.pending:
-            return np.zeros(0, dtype=EVENT_DTYPE)
+            return _NO_EVENTS  # read-only: the loop asks after every request, mostly for nothing
         out = np.array(self.pending, dtype=EVENT_DTYPE)
         self.pending = []
         return out

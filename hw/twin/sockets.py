@@ -92,6 +92,8 @@ class SocketServices(HaWiring):
 
     def _serve_control(self) -> None:
         for _ in range(MAX_CONTROL_PER_TURN):
+            if not self.control.get(zmq.EVENTS) & zmq.POLLIN:
+                return  # cheaper than the zmq.Again a NOBLOCK receive raises on an empty socket
             try:
                 frames = self.control.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
