@@ -14,7 +14,6 @@ import numpy as np
 
 from core_bridge.protocol import EVENT_DTYPE, EventType
 
-
 _NO_EVENTS = np.zeros(0, dtype=EVENT_DTYPE)
 _NO_EVENTS.flags.writeable = False
 

@@ -17,7 +17,7 @@ import os
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import orjson
@@ -92,7 +92,7 @@ class SocketServices(HaWiring):
 
     def _serve_control(self) -> None:
         for _ in range(MAX_CONTROL_PER_TURN):
-            if not self.control.get(zmq.EVENTS) & zmq.POLLIN:
+            if not cast(int, self.control.get(zmq.EVENTS)) & zmq.POLLIN:
                 return  # cheaper than the zmq.Again a NOBLOCK receive raises on an empty socket
             try:
                 frames = self.control.recv_multipart(zmq.NOBLOCK, copy=False)
