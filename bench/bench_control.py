@@ -27,6 +27,7 @@ one flush (the floor: a bare in-place write + fdatasync, measured on the same fi
 
 from __future__ import annotations
 
+import itertools
 import os
 import statistics
 import subprocess
@@ -137,13 +138,14 @@ def _interleaved(series: dict[str, Callable[[int], object]], n: int,
         for i in range(WARMUP):
             fn(i)
     samples: dict[str, list[float]] = {name: [] for name in series}
-    names = list(series)
+    # Each turn takes the series in another order, going through every permutation: the first calls after
+    # a switch pay for it (the core's caches go cold while the raw echo runs), so every series must follow
+    # every other one equally often (a rotation would still put the same series after the raw echo).
+    orders = list(itertools.permutations(series))
     done = turn = 0
     while done < n:
         k = min(BLOCK, n - done)
-        # The order rotates every turn: the series that follows another one pays for the switch (caches,
-        # the other socket's leftovers), so no series may always be the one after the raw echo.
-        for name in names[turn % len(names):] + names[:turn % len(names)]:
+        for name in orders[turn % len(orders)]:
             fn, out = series[name], samples[name]
             for i in range(done, done + k):
                 t0 = time.perf_counter()
