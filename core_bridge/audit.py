@@ -8,19 +8,21 @@ A mutating command leaves two lines, joined by its idempotency id:
   core, or a `--wait-durable` one) it is written before the command goes out, its flush (fdatasync) starts
   as the command leaves and overlaps the core's work, and the caller sees the outcome only once that line is
   on disk. For a command that is almost surely a tightening control under protocol v2 (a kill to a level
-  other than ACTIVE, a cancel-all: `transport.likely_tightening`) it is written the moment the command has
-  left, while the core works on it, and made durable by the group commit within FLUSH_WINDOW_S; the caller
-  is not held for it: the contract is the core's own (docs/protocol.md §3.8): a kill is acked when applied
-  and made durable right after, and the core's durable state records the same id, operator and reason.
-  Should the core answer "durable" after all (it was a loosening), the line is flushed before the outcome
-  is reported. `--wait-durable` waits for both;
+  other than ACTIVE, a cancel-all: `transport.likely_tightening`) it is encoded the moment the command has
+  left, while the core works on it, and queued (`write_soon`: no system call on the kill's path, where an
+  append can wait behind another process's journal commit); the group commit writes and flushes it within
+  FLUSH_WINDOW_S, or once FLUSH_AFTER_BYTES are queued. The caller is not held for it: the contract is the
+  core's own (docs/protocol.md §3.8): a kill is acked when applied and made durable right after, and the
+  core's durable state records the same id, operator and reason. Should the core answer "durable" after all
+  (it was a loosening), the line is flushed before the outcome is reported. `--wait-durable` waits for both;
 - an **outcome** line (ok, refused, no_ack, bad_reply; the core's code and acked state version). It is on
   disk within FLUSH_WINDOW_S (one flush per window: every fdatasync costs the host CPU and disk time a
   control round trip feels), sooner with the next flush, and at close, not before the caller returns. A
-  tightening ack's outcome line is even built off the caller's path (`write_later`): ahead of the next
-  line written, or by the flusher. A crash inside the window leaves the sent line without its outcome;
-  readers then show the attempt as `unrecorded`, and the core's own durable record of the id (its state
-  log, and the replay of the original ack when the same id is sent again) says what it applied.
+  tightening ack's outcome line is built off the caller's path (`write_later`, during the next call or by
+  the flusher) and holds only what the reply added (readers merge it over its sent line). A crash inside
+  the window loses the lines still queued or unflushed: an attempt whose sent line reached the disk shows
+  as `unrecorded`, and the core's own durable record of the id (its state log, and the replay of the
+  original ack when the same id is sent again) says what it applied.
 Reads that fail, and commands that never left (no socket), leave a single outcome line flushed before the
 caller returns; successful reads are not audited.
 
