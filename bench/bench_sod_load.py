@@ -12,13 +12,11 @@ import datetime as dt
 import os
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from bench.common import Figure, bench_main, emit
+from bench.common import Figure, bench_main, emit, pg_scratch
 
 DAY = dt.date(2026, 11, 12)
-PG_ADMIN = os.environ.get("COLO_OPS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def _make_file(path: Path, n: int) -> None:
@@ -67,23 +65,6 @@ def _bare_parse(path: Path) -> object:
         s = pc.utf8_slice_codeunits(r, start, start + length)
         cols[name] = pc.cast(pc.replace_substring(s, "+", ""), pa.int64()) if num else pc.utf8_rtrim_whitespace(s)
     return pa.table(cols)
-
-
-def _pg_scratch() -> tuple[str, str]:
-    import psycopg
-
-    name = f"colo_ops_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    return name, PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-
-
-def _pg_drop(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
-        c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        c.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def _copy_buffer(pf: object, file_id: int) -> list[bytes]:
@@ -239,27 +220,15 @@ def main() -> None:
         sqlite_bare = _bare_insert_sqlite(d / "bare.sqlite", pf)
         sqlite_flow, sqlite_parts, _ = _flow(f"sqlite:///{d / 'flow.sqlite'}", d / "src", d / "home1", known)
 
-        name, url = _pg_scratch()
-        try:
+        with pg_scratch() as url:  # each PostgreSQL measurement in a fresh database
             pg_bare = _bare_copy_pg(url, pf)
-        finally:
-            _pg_drop(name)
-        name, url = _pg_scratch()  # each PostgreSQL measurement in a fresh database
-        try:
+        with pg_scratch() as url:
             pg_load = _load_only(url.replace("postgresql://", "postgresql+psycopg://"), pf)
-        finally:
-            _pg_drop(name)
-        name, url = _pg_scratch()
-        try:
+        with pg_scratch() as url:
             pg_load_plain = _load_only(url.replace("postgresql://", "postgresql+psycopg://"), pf, revision="0001")
-        finally:
-            _pg_drop(name)
-        name, url = _pg_scratch()
-        try:
+        with pg_scratch() as url:
             pg_flow, pg_parts, _ = _flow(url.replace("postgresql://", "postgresql+psycopg://"), d / "src", d / "home2",
                                       known)
-        finally:
-            _pg_drop(name)
 
     figs = [
         Figure("rows", n, "rows"),

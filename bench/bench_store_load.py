@@ -17,18 +17,16 @@ import os
 import sqlite3
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.common import Figure, bench_main, emit
+from bench.common import Figure, bench_main, emit, pg_scratch
 from core_bridge.protocol import EventType, new_events
 from hw.refdata import ACCOUNTS, SECURITIES
 
-PG_ADMIN = os.environ.get("COLO_OPS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test").replace("+psycopg", "")
 GOAL = 1.5
 REPEATS = int(os.environ.get("COLO_OPS_BENCH_STORE_REPEATS", "3"))
 
@@ -126,42 +124,39 @@ def bench_postgresql(recs: np.ndarray) -> list[Figure]:
     from flows.store.event_columns import EVENT_COLUMNS
     from flows.store.loader import load_events
 
-    name = f"colo_ops_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-        names = ", ".join(c for c, _f, _k in EVENT_COLUMNS)
-        types = [{"int2": "int2", "int4": "int4", "int8": "int8", "date": "date", "text": "text"}[k]
-                 for _c, _f, k in EVENT_COLUMNS]
-        epoch0 = dt.date(1970, 1, 1).toordinal()
-        rows = _rows(recs, lambda d: dt.date.fromordinal(epoch0 + d))
-        with psycopg.connect(url) as conn:
-            conn.execute("CREATE TABLE bare_events (LIKE order_events INCLUDING ALL)")
-            conn.commit()
-
-            def truncate() -> None:
-                conn.execute("TRUNCATE bare_events, order_events, executions")
-                conn.commit()
-                conn.execute("CHECKPOINT")
-
-            def bare_copy() -> None:
-                with conn.cursor() as cur, cur.copy(f"COPY bare_events ({names}) FROM STDIN (FORMAT BINARY)") as cp:
-                    cp.set_types(types)
-                    for row in rows:
-                        cp.write_row(row)
+    with pg_scratch() as url:
+        engine = make_engine(url)
+        try:
+            upgrade(engine)
+            names = ", ".join(c for c, _f, _k in EVENT_COLUMNS)
+            types = [{"int2": "int2", "int4": "int4", "int8": "int8", "date": "date", "text": "text"}[k]
+                     for _c, _f, k in EVENT_COLUMNS]
+            epoch0 = dt.date(1970, 1, 1).toordinal()
+            rows = _rows(recs, lambda d: dt.date.fromordinal(epoch0 + d))
+            with psycopg.connect(url) as conn:
+                conn.execute("CREATE TABLE bare_events (LIKE order_events INCLUDING ALL)")
                 conn.commit()
 
-            base, loader = _interleaved(bare_copy, lambda: _check(load_events(engine, recs), len(recs)), truncate)
-            rerun = _rerun(engine, recs)  # the last interleaved run was the loader's
-            truncate()
-        return _figures("postgresql", len(recs), loader, base, "bare psycopg binary COPY", rerun)
-    finally:
-        engine.dispose()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                def truncate() -> None:
+                    conn.execute("TRUNCATE bare_events, order_events, executions")
+                    conn.commit()
+                    conn.execute("CHECKPOINT")
+
+                def bare_copy() -> None:
+                    sql = f"COPY bare_events ({names}) FROM STDIN (FORMAT BINARY)"
+                    with conn.cursor() as cur, cur.copy(sql) as cp:
+                        cp.set_types(types)
+                        for row in rows:
+                            cp.write_row(row)
+                    conn.commit()
+
+                base, loader = _interleaved(bare_copy, lambda: _check(load_events(engine, recs), len(recs)),
+                                            truncate)
+                rerun = _rerun(engine, recs)  # the last interleaved run was the loader's
+                truncate()
+            return _figures("postgresql", len(recs), loader, base, "bare psycopg binary COPY", rerun)
+        finally:
+            engine.dispose()
 
 
 # --- SQLite ----------------------------------------------------------------------------------------------

@@ -13,30 +13,12 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from pathlib import Path
 
-from bench.common import Figure, bench_main, emit
+from bench.common import Figure, bench_main, emit, pg_scratch
 
-PG_ADMIN = os.environ.get("COLO_OPS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test").replace("+psycopg", "")
 WORKERS = 2
 PARTITION_EVENTS = 1_000_000
-
-
-def _fresh_db() -> tuple[str, str]:
-    import psycopg
-
-    name = f"colo_ops_store_scale_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return name, PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-
-
-def _drop(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _digest(url: str) -> tuple[int, int, int]:
@@ -54,8 +36,7 @@ def _load(journal: Path, address: str | None, home: Path) -> tuple[float, tuple[
     from flows.store.db import make_engine, upgrade
     from flows.store.loader import load_sealed_segments
 
-    name, url = _fresh_db()
-    try:
+    with pg_scratch("colo_ops_store_scale") as url:
         upgrade(url)
         engine = make_engine(url)
         os.environ.update({"COLO_OPS_HOME": str(home), "COLO_OPS_DB_URL": url,
@@ -70,8 +51,6 @@ def _load(journal: Path, address: str | None, home: Path) -> tuple[float, tuple[
         if done.rows == 0:
             raise RuntimeError("nothing was loaded")
         return took, _digest(url)
-    finally:
-        _drop(name)
 
 
 def _journal(path: Path, n: int) -> None:

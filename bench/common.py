@@ -24,6 +24,26 @@ from pathlib import Path
 # The checkout's var/bench, whatever COLO_OPS_HOME says (during a run it is the temporary home, removed
 # afterwards); COLO_OPS_BENCH_RESULTS moves it (tests).
 CHECKOUT_RESULTS = Path(__file__).resolve().parents[1] / "var" / "bench"
+# The PostgreSQL server every dev/CI machine runs (trust auth); benches make scratch databases on it.
+PG_ADMIN = os.environ.get("COLO_OPS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test").replace("+psycopg", "")
+
+
+@contextmanager
+def pg_scratch(prefix: str = "colo_ops_bench") -> Iterator[str]:
+    """A fresh PostgreSQL database for one measurement: yields its psycopg URL, dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+            c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            c.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def results_dir() -> Path:

@@ -246,14 +246,13 @@ class AuditLog:
         self.write(record)
         self._ask(urgent=False)
 
-    def sync_soon(self, upto: int | None = None, *, urgent: bool = True) -> None:
-        """Have the flusher thread make lines up to `upto` durable (group commit) while the caller goes on:
-        at once when `urgent` (a line the caller may soon wait for: `sync(upto)` then finds it done), else
-        within FLUSH_WINDOW_S."""
+    def sync_soon(self, upto: int) -> None:
+        """Have the flusher thread make lines up to `upto` durable now (group commit) while the caller goes
+        on: a line the caller may soon wait for, so that `sync(upto)` then finds it done."""
         with self._lock:
-            if upto is not None and upto <= self._synced:
+            if upto <= self._synced:
                 return
-        self._ask(urgent=urgent)
+        self._ask(urgent=True)
 
     def _ask(self, *, urgent: bool) -> None:
         if urgent:

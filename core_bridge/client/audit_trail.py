@@ -63,7 +63,7 @@ def attempt_record(att: Attempt, outcome: Outcome | None, error: Exception | Non
         role=role,
         command=command.value,
         scope=args.get("scope"),
-        key=args.get("key") if "scope" in args else args.get("account"),
+        key=audit_key(args),
         reason=att.reason,
         args=audit_args(args),
         result=result,
@@ -103,7 +103,7 @@ class LineEncoder:
         ts = time.time_ns() if ts_ns is None else ts_ns
         dyn = orjson.dumps({
             "utc": utc_text(ts), "command": att.command.value, "scope": args.get("scope"),
-            "key": args.get("key") if "scope" in args else args.get("account"), "reason": att.reason,
+            "key": audit_key(args), "reason": att.reason,
             "args": audit_args(args), "result": SENT, "code": None, "state_version": None, "id": att.req_id,
             "attempts": None, "elapsed_ms": None, "message": "", "phase": SENT, "applied_ns": None,
             "durable_ns": None, "durable_version": None, "ts_ns": ts,
@@ -122,6 +122,11 @@ class LineEncoder:
             "elapsed_ms": elapsed_ms, "message": reply.message or "", "applied_ns": outcome.applied_ns,
             "durable_ns": outcome.durable_ns, "durable_version": reply.durable_version, "ts_ns": ts_ns,
         }, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def audit_key(args: dict[str, Any]) -> Any:
+    """What a line names the command's target by: the scope's key, else the account."""
+    return args.get("key") if "scope" in args else args.get("account")
 
 
 def audit_args(args: dict[str, Any]) -> dict[str, Any]:
